@@ -1,5 +1,7 @@
 """merit.compat: s3prl imports and runs on torchaudio >= 2.9."""
 import importlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -30,6 +32,18 @@ def test_sox_effects_importable_and_fails_loudly_when_removed():
         return
     with pytest.raises(NotImplementedError, match="merit/compat.py"):
         apply_effects_tensor(torch.zeros(1, 160), 16000, [["gain", "-n"]])
+
+
+@pytest.mark.parametrize("code", [
+    # merit first: the import hook patches torchaudio when it is loaded
+    "import sys, merit; assert 'torch' not in sys.modules; import torchaudio",
+    # torchaudio first: importing merit patches it at once
+    "import torchaudio, merit",
+])
+def test_patched_whichever_import_comes_first(code):
+    check = code + "; assert callable(torchaudio.set_audio_backend); import torchaudio.sox_effects"
+    res = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
 
 
 def test_apply_is_idempotent():

@@ -30,6 +30,14 @@ train_set=train      # training set name under data/
 valid_set=dev        # validation set name under data/
 test_sets=""         # space-separated test set names under data/
 
+# Noise simulation (stage 2)
+noise_pools=data/noise        # {train,dev,test_seen,test_unseen}.scp: <noise-id> <path>
+train_snrs="-5 0 5 10"        # SNRs (dB) drawn per utterance for train and dev
+test_snrs="-5 0 5 10"         # one test set per SNR (dB) ...
+test_conditions="seen unseen" # ... and per noise condition
+sim_seed=1                    # seed of every random choice in the simulation
+audio_dump=dump/audio         # where the simulated wavs go
+
 help_message=$(cat << EOF
 Usage: $0 [options]
 
@@ -45,6 +53,12 @@ Options (defaults in brackets):
   --train_set       # training set under data/ (${train_set})
   --valid_set       # validation set under data/ (${valid_set})
   --test_sets       # test sets under data/ ("${test_sets}")
+  --noise_pools     # dir with {train,dev,test_seen,test_unseen}.scp noise lists (${noise_pools})
+  --train_snrs      # SNRs in dB drawn for train/dev mixtures ("${train_snrs}")
+  --test_snrs       # one test set per SNR in dB ("${test_snrs}")
+  --test_conditions # noise conditions of the test sets ("${test_conditions}")
+  --sim_seed        # seed of the noise simulation (${sim_seed})
+  --audio_dump      # where simulated audio goes (${audio_dump})
   --config FILE     # read options from FILE (name=value lines)
   --help            # print this message
 
@@ -84,7 +98,34 @@ stage_data_prep() {
     done
 }
 
-stage_noise_simulation() { stage_not_built 2 "noise simulation"; }
+# simulate_set <clean set> <noisy set> <pool> <category> <snrs>
+simulate_set() {
+    local clean=$1 noisy=$2 pool=$3 category=$4 snrs=$5
+    local logdir=${audio_dump}/${noisy}/log
+    local opts=(--clean_dir "data/${clean}" --noise "${noise_pools}/${pool}.scp"
+                --category "${category}" --snrs "${snrs}" --out_dir "data/${noisy}"
+                --audio_dir "${audio_dump}/${noisy}" --seed "${sim_seed}" --num_jobs "${nj}")
+    [ -f "${noise_pools}/${pool}.scp" ] || { log "Error: noise pool ${noise_pools}/${pool}.scp is missing"; exit 1; }
+    log "Simulating data/${noisy} from data/${clean} (logs: ${logdir}/simulate_noise.*.log)"
+    # shellcheck disable=SC2154
+    ${train_cmd} JOB=1:"${nj}" "${logdir}/simulate_noise.JOB.log" \
+        python3 -m merit.bin.simulate_noise "${opts[@]}" --job JOB
+    python3 -m merit.bin.simulate_noise "${opts[@]}" --merge true
+    utils/validate_data_dir.sh --check-audio "data/${noisy}" > /dev/null
+}
+
+stage_noise_simulation() {
+    local dset snr cond
+    simulate_set "${train_set}" "${train_set}_noisy" train seen "${train_snrs}"
+    simulate_set "${valid_set}" "${valid_set}_noisy" dev seen "${train_snrs}"
+    for dset in ${test_sets}; do
+        for cond in ${test_conditions}; do
+            for snr in ${test_snrs}; do
+                simulate_set "${dset}" "${dset}_snr${snr}_${cond}" "test_${cond}" "${cond}" "${snr}"
+            done
+        done
+    done
+}
 stage_dump_ssl() { stage_not_built 3 "SSL feature dumping"; }
 stage_train() { stage_not_built 4 "training"; }
 stage_decode() { stage_not_built 5 "decoding"; }

@@ -1,0 +1,42 @@
+"""Prepare Kaldi-style data directories from an MSP-Podcast release.
+
+    python -m merit.bin.prep_msp_podcast --corpus /data/MSP-Podcast --out data
+"""
+import argparse
+import logging
+import sys
+
+from merit.data import msp_podcast
+from merit.utils.cli import str2bool
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", required=True, help="release root (Audios/, Labels/)")
+    parser.add_argument("--out", required=True, help="where data/<set>/ directories go")
+    parser.add_argument("--classes", default="A,S,H,N",
+                        help="comma-separated EmoClass codes to keep (default: %(default)s)")
+    parser.add_argument("--skip_missing", type=str2bool, default=False,
+                        help="skip (and count) listed files that are missing or unreadable "
+                             "instead of stopping (default: %(default)s)")
+    parser.add_argument("--resample_dir", default=None,
+                        help="where 16 kHz mono copies of other audio go "
+                             "(default: <out>/local/audio_16k)")
+    return parser
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s prep_msp_podcast: %(message)s")
+    try:
+        classes = msp_podcast.parse_classes(args.classes)
+        msp_podcast.prepare(args.corpus, args.out, classes, args.skip_missing, args.resample_dir)
+    except (msp_podcast.CorpusError, ValueError) as err:
+        print(f"prep_msp_podcast: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Corpus preparation and noise simulation."""

@@ -1,0 +1,1 @@
+"""Small helpers shared by merit's tools."""

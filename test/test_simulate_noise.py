@@ -1,0 +1,128 @@
+"""merit.bin.simulate_noise and merit.data.noise_mixing: SNRs, sums, determinism."""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fake_corpora import make_msp_tree, make_noise_dir, speechlike
+from merit.bin import simulate_noise
+from merit.data import msp_podcast
+from merit.data.datadir import read_kv
+from merit.data.noise_mixing import PEAK_LIMIT, fit_noise, mix_at_snr, power
+
+
+def snr_db(clean, noise):
+    return 10 * np.log10(power(clean) / power(noise))
+
+
+def test_fit_noise_shift_tile_cut():
+    noise = np.arange(5.0)
+    assert fit_noise(noise, 12, 2).tolist() == [2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3]
+    assert fit_noise(noise, 3, 4).tolist() == [4, 0, 1]
+
+
+def test_mix_hits_snr_and_limits_peak():
+    clean = speechlike(1.0, 120, 0, peak=0.9)
+    noise = np.random.default_rng(0).standard_normal(clean.size).astype(np.float32)
+    for target in (-5.0, 0.0, 12.5):
+        mix = mix_at_snr(clean, noise, target)
+        assert snr_db(mix.clean, mix.noise) == pytest.approx(target, abs=1e-6)
+        np.testing.assert_allclose(mix.clean + mix.noise, mix.noisy, atol=1e-6)
+        assert np.max(np.abs(mix.noisy)) < 1.0
+    loud = mix_at_snr(clean, noise, -5.0)
+    assert loud.gain < 1.0 and np.max(np.abs(loud.noisy)) == pytest.approx(PEAK_LIMIT, rel=1e-6)
+    quiet = mix_at_snr(clean * 0.01, noise, 10.0)
+    assert quiet.gain == 1.0
+
+
+def test_silent_signals_are_refused():
+    with pytest.raises(ValueError, match="clean signal is silent"):
+        mix_at_snr(np.zeros(10), np.ones(10), 0.0)
+    with pytest.raises(ValueError, match="noise signal is silent"):
+        mix_at_snr(np.ones(10), np.zeros(10), 0.0)
+
+
+@pytest.fixture(scope="module")
+def clean_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    make_msp_tree(root / "msp", n_speakers=5, per_speaker=12)
+    msp_podcast.prepare(root / "msp", root / "data")
+    make_noise_dir(root / "noise")
+    return root
+
+
+def simulate(root: Path, out: str, extra=()):
+    args = ["--clean_dir", str(root / "data" / "train"), "--noise", str(root / "noise"),
+            "--category", "seen", "--snrs", "-5 0 5 10", "--out_dir", str(root / "out" / out),
+            "--audio_dir", str(root / "audio" / out), "--seed", "3", *extra]
+    assert simulate_noise.main(args) == 0
+    return root / "out" / out
+
+
+def digest(data_dir: Path):
+    """Hash of every data file and every audio file it points to, by utterance."""
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in data_dir.iterdir()):
+        table = read_kv(data_dir / name)
+        for utt in sorted(table):
+            value = table[utt]
+            h.update(f"{name} {utt} ".encode())
+            h.update(Path(value).read_bytes() if name.endswith(".scp") else value.encode())
+    return h.hexdigest()
+
+
+def test_simulated_set_is_consistent(clean_set, run_tool):
+    out = simulate(clean_set, "one")
+    res = run_tool(["utils/validate_data_dir.sh", "--check-audio", out])
+    assert res.returncode == 0, res.stderr
+    noisy, clean = read_kv(out / "wav.scp"), read_kv(out / "spk1.scp")
+    noise, snrs = read_kv(out / "noise1.scp"), read_kv(out / "utt2snr")
+    assert set(read_kv(out / "utt2category").values()) == {"seen"}
+    assert read_kv(out / "utt2emo") == {u: e for u, e in read_kv(clean_set / "data/train/utt2emo").items()}
+    assert set(snrs.values()) <= {"-5", "0", "5", "10"} and len(set(snrs.values())) > 1
+    for utt in noisy:
+        x, _ = sf.read(noisy[utt], dtype="float32")
+        s, _ = sf.read(clean[utt], dtype="float32")
+        n, _ = sf.read(noise[utt], dtype="float32")
+        assert x.shape == s.shape == n.shape
+        assert snr_db(s, n) == pytest.approx(float(snrs[utt]), abs=0.05), utt
+        assert np.max(np.abs(s + n - x)) < 1e-4, utt
+        assert np.max(np.abs(x)) < 1.0
+
+
+def test_deterministic_and_independent_of_split(clean_set):
+    first = digest(simulate(clean_set, "a"))
+    assert digest(simulate(clean_set, "b")) == first
+    for job in (1, 2, 3):
+        simulate(clean_set, "split", ["--num_jobs", "3", "--job", str(job)])
+    merged = simulate(clean_set, "split", ["--num_jobs", "3", "--merge", "true"])
+    assert digest(merged) == first
+    assert not merged.with_name("split.parts").exists()
+
+
+def test_merge_names_a_missing_part(clean_set, capsys):
+    simulate(clean_set, "partial", ["--num_jobs", "2", "--job", "1"])
+    args = ["--clean_dir", str(clean_set / "data/train"), "--noise", str(clean_set / "noise"),
+            "--category", "seen", "--snrs", "0", "--out_dir", str(clean_set / "out/partial"),
+            "--audio_dir", str(clean_set / "audio/partial"), "--num_jobs", "2", "--merge", "true"]
+    assert simulate_noise.main(args) == 1
+    assert "part 2 of 2 is missing" in capsys.readouterr().err
+    assert not (clean_set / "out/partial").exists()
+
+
+@pytest.mark.parametrize("noise, message", [
+    ("empty_dir", "no audio files"),
+    ("empty.scp", "noise pool is empty"),
+    ("nowhere", "noise pool not found"),
+])
+def test_bad_noise_pools(clean_set, tmp_path, capsys, noise, message):
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "empty.scp").write_text("")
+    args = ["--clean_dir", str(clean_set / "data/train"), "--noise", str(tmp_path / noise),
+            "--category", "unseen", "--snrs", "0", "--out_dir", str(tmp_path / "out"),
+            "--audio_dir", str(tmp_path / "audio")]
+    assert simulate_noise.main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and noise in err
