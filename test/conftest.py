@@ -13,8 +13,7 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture
-def run_tool():
+def _make_runner():
     """Run a repo tool (path relative to the repo root) and return the CompletedProcess.
 
     Never raises on a non-zero exit: tests assert on ``returncode``, ``stdout`` and
@@ -33,3 +32,14 @@ def run_tool():
         )
 
     return _run
+
+
+@pytest.fixture
+def run_tool():
+    return _make_runner()
+
+
+@pytest.fixture(scope="module")
+def run_tool_module():
+    """``run_tool`` for module-scoped fixtures (e.g. a recipe run shared by tests)."""
+    return _make_runner()

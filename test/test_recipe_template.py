@@ -1,8 +1,9 @@
 """egs/TEMPLATE/merit: setup.sh makes a recipe; merit.sh runs and selects stages."""
-import shutil
 from pathlib import Path
 
 import pytest
+
+from recipe_tree import make_recipe_tree
 
 DATA_SH = """#!/usr/bin/env bash
 set -euo pipefail
@@ -23,19 +24,10 @@ done
 
 
 @pytest.fixture
-def tree(tmp_path, repo):
+def tree(tmp_path):
     """A copy of the parts of the repo a recipe needs, so setup.sh can edit db.sh."""
     root = tmp_path / "merit"
-    shutil.copytree(repo / "egs" / "TEMPLATE", root / "egs" / "TEMPLATE", symlinks=True)
-    shutil.copytree(repo / "utils", root / "utils", symlinks=True)
-    (root / "tools").mkdir()
-    for f in ("activate_python.sh", "install.sh", "requirements.txt"):
-        shutil.copy2(repo / "tools" / f, root / "tools" / f)
-    # An environment of the user's own: activated as is, never installed into.
-    env = tmp_path / "own_env"
-    (env / "bin").mkdir(parents=True)
-    (env / "bin" / "activate").write_text("export OWN_ENV_ACTIVE=1\n")
-    return root, {"MERIT_VENV": str(env)}
+    return root, make_recipe_tree(root)
 
 
 @pytest.fixture
