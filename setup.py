@@ -37,5 +37,11 @@ setup(
     install_requires=[r for r in requirements if package_name(r) not in TEST_ONLY],
     extras_require={"test": [r for r in requirements if package_name(r) in TEST_ONLY]},
     # One line per tool, added by the issue that builds it.
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "merit-prep-msp-podcast = merit.bin.prep_msp_podcast:main",
+        "merit-simulate-noise = merit.bin.simulate_noise:main",
+        "merit-dump-ssl = merit.bin.dump_ssl:main",
+        "merit-train = merit.bin.merit_train:main",
+        "merit-bench-moe = merit.bin.bench_moe:main",
+    ]},
 )

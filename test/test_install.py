@@ -14,6 +14,7 @@ def tools_copy(tmp_path, repo):
     tools.mkdir(parents=True)
     shutil.copy2(repo / "tools" / "install.sh", tools / "install.sh")
     (tools / "requirements.txt").write_text("merit-no-such-package-anywhere==0.0.1\n")
+    (tools.parent / "setup.py").write_text("")
     return tools
 
 

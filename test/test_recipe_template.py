@@ -101,9 +101,9 @@ def test_stage_one_fails_on_a_broken_data_dir(recipe, run_tool):
 
 def test_stage_not_built_fails_loudly(recipe, run_tool):
     recipe_dir, env = recipe
-    res = run_tool(["./run.sh", "--stage", "4", "--stop_stage", "4"], cwd=recipe_dir, env=env)
+    res = run_tool(["./run.sh", "--stage", "5", "--stop_stage", "5"], cwd=recipe_dir, env=env)
     assert res.returncode == 1
-    assert "stage 4 (training) is not part of this version" in res.stderr
+    assert "stage 5 (decoding) is not part of this version" in res.stderr
 
 
 def test_skip_flags_skip_stages(recipe, run_tool):

@@ -4,8 +4,8 @@
 #   tools/install.sh [VENV_DIR]
 #
 # VENV_DIR defaults to $MERIT_VENV, else tools/venv. The pins live in
-# tools/requirements.txt only. A stamp holding the hash of that file is written
-# after everything succeeded, so a second call on a complete environment returns
+# tools/requirements.txt only. A stamp holding the hash of that file and setup.py
+# is written after everything succeeded, so a second call on a complete environment returns
 # at once and an interrupted or failed install is simply redone.
 set -euo pipefail
 
@@ -15,11 +15,12 @@ venv=${1:-${MERIT_VENV:-${tools_dir}/venv}}
 requirements=${tools_dir}/requirements.txt
 python=${MERIT_BASE_PYTHON:-python3}
 
-stamp=${venv}/.merit_installed   # hash of requirements.txt, written last
+stamp=${venv}/.merit_installed   # hash of requirements.txt and setup.py, written last
 managed=${venv}/.merit_managed   # marks a venv this script owns
 repo_link=${venv}/.merit_repo    # the checkout installed in editable mode
 
-want_hash=$(sha256sum "${requirements}" | cut -d' ' -f1)
+# setup.py counts too: a new console entry point needs the editable install redone.
+want_hash=$(cat "${requirements}" "${repo_dir}/setup.py" | sha256sum | cut -d' ' -f1)
 
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want_hash}" ]; then
     if [ "$(cat "${repo_link}" 2>/dev/null)" = "${repo_dir}" ]; then

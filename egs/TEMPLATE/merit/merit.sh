@@ -38,6 +38,20 @@ test_conditions="seen unseen" # ... and per noise condition
 sim_seed=1                    # seed of every random choice in the simulation
 audio_dump=dump/audio         # where the simulated wavs go
 
+# SSL features (stage 3)
+ssl_mode=dumped      # dumped: stage 3 dumps features; online: the model computes them
+upstream=fbank       # s3prl upstream (wavlm_large, fbank, wavlm_local, ...)
+upstream_ckpt=""     # checkpoint for *_local upstreams
+layers=""            # hidden states to keep, e.g. 0,6,12 (default: all)
+dump_dtype=float16   # float16 or float32
+dumpdir=dump         # dumped features go to ${dumpdir}/${upstream}/<set>
+
+# Training (stage 4)
+train_config=conf/train_sparse_merit.yaml
+system_tag=""        # experiment name; default <config name>_<upstream>
+train_args=""        # extra options for merit.bin.merit_train
+expdir=exp
+
 help_message=$(cat << EOF
 Usage: $0 [options]
 
@@ -59,6 +73,16 @@ Options (defaults in brackets):
   --test_conditions # noise conditions of the test sets ("${test_conditions}")
   --sim_seed        # seed of the noise simulation (${sim_seed})
   --audio_dump      # where simulated audio goes (${audio_dump})
+  --ssl_mode        # dumped (stage 3 dumps features) or online (${ssl_mode})
+  --upstream        # s3prl upstream (${upstream})
+  --upstream_ckpt   # checkpoint for *_local upstreams ("${upstream_ckpt}")
+  --layers          # hidden states to keep, e.g. 0,6,12 ("${layers}" = all)
+  --dump_dtype      # float16 or float32 (${dump_dtype})
+  --dumpdir         # features go to <dumpdir>/<upstream>/<set> (${dumpdir})
+  --train_config    # training config (${train_config})
+  --system_tag      # experiment name ("${system_tag}" = <config name>_<upstream>)
+  --train_args      # extra options for merit.bin.merit_train ("${train_args}")
+  --expdir          # where experiments go (${expdir})
   --config FILE     # read options from FILE (name=value lines)
   --help            # print this message
 
@@ -81,6 +105,24 @@ done
 
 . ./path.sh
 . ./cmd.sh
+
+# The simulated sets every later stage uses.
+train_sim=${train_set}_noisy
+valid_sim=${valid_set}_noisy
+test_sims=""
+for dset in ${test_sets}; do
+    for cond in ${test_conditions}; do
+        for snr in ${test_snrs}; do
+            test_sims+=" ${dset}_snr${snr}_${cond}"
+        done
+    done
+done
+if [ -z "${system_tag}" ]; then
+    system_tag=$(basename "${train_config}" .yaml)
+    system_tag=${system_tag#train_}_${upstream}
+fi
+exp=${expdir}/${system_tag}
+feats_dir=${dumpdir}/${upstream}
 
 stage_not_built() {
     log "Error: stage $1 ($2) is not part of this version of merit yet."
@@ -116,8 +158,8 @@ simulate_set() {
 
 stage_noise_simulation() {
     local dset snr cond
-    simulate_set "${train_set}" "${train_set}_noisy" train seen "${train_snrs}"
-    simulate_set "${valid_set}" "${valid_set}_noisy" dev seen "${train_snrs}"
+    simulate_set "${train_set}" "${train_sim}" train seen "${train_snrs}"
+    simulate_set "${valid_set}" "${valid_sim}" dev seen "${train_snrs}"
     for dset in ${test_sets}; do
         for cond in ${test_conditions}; do
             for snr in ${test_snrs}; do
@@ -126,8 +168,71 @@ stage_noise_simulation() {
         done
     done
 }
-stage_dump_ssl() { stage_not_built 3 "SSL feature dumping"; }
-stage_train() { stage_not_built 4 "training"; }
+stage_dump_ssl() {
+    if [ "${ssl_mode}" = online ]; then
+        log "ssl_mode=online: the model computes ${upstream} features itself; nothing to dump"
+        return 0
+    fi
+    local dset opts=(--upstream "${upstream}" --dtype "${dump_dtype}" --num_jobs "${nj}"
+                     --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
+    [ -n "${upstream_ckpt}" ] && opts+=(--upstream_ckpt "${upstream_ckpt}")
+    [ -n "${layers}" ] && opts+=(--layers "${layers}")
+    # One job set for all sets, so each job loads the upstream once.
+    for dset in ${train_sim} ${valid_sim} ${test_sims}; do
+        opts+=(--data_dir "data/${dset}" --out_dir "${feats_dir}/${dset}")
+    done
+    log "Dumping ${upstream} features to ${feats_dir}/ (logs: ${feats_dir}/log/dump.*.log)"
+    # shellcheck disable=SC2154
+    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${nj}" "${feats_dir}/log/dump.JOB.log" \
+        python3 -m merit.bin.dump_ssl "${opts[@]}" --job JOB
+    python3 -m merit.bin.dump_ssl "${opts[@]}" --merge true
+}
+
+# frontend_args: how the model gets its SSL features, from --ssl_mode
+frontend_args() {
+    if [ "${ssl_mode}" = online ]; then
+        echo "--frontend s3prl --frontend_conf upstream=${upstream}"
+        [ -n "${upstream_ckpt}" ] && echo "--frontend_conf path_or_url=${upstream_ckpt}"
+        [ -n "${layers}" ] && echo "--frontend_conf layers=[${layers}]"
+    else
+        python3 -c 'import sys, yaml; i = yaml.safe_load(open(sys.argv[1]))
+print("--frontend dumped --frontend_conf num_layers=%d --frontend_conf hidden_size=%d --frontend_conf downsample_rate=%d" % (i["num_layers"], i["hidden_size"], i["downsample_rate"]))' \
+            "${feats_dir}/${train_sim}/feats_info.yaml"
+    fi
+    return 0
+}
+
+# data_args <train|valid> <set>: the data files of a set for merit.bin.merit_train
+data_args() {
+    local mode=$1 dset=$2
+    echo "--${mode}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
+    echo "--${mode}_data_path_and_name_and_type data/${dset}/spk1.scp,speech_ref1,sound"
+    echo "--${mode}_data_path_and_name_and_type data/${dset}/utt2emo,emotion,text"
+    if [ "${ssl_mode}" != online ]; then
+        echo "--${mode}_data_path_and_name_and_type ${feats_dir}/${dset}/feats.scp,feats,npy"
+    fi
+    echo "--${mode}_shape_file data/${dset}/utt2num_samples"
+}
+
+stage_train() {
+    case "${ssl_mode}" in dumped|online) ;; *) log "Error: --ssl_mode must be dumped or online"; exit 2 ;; esac
+    mkdir -p "${exp}"
+    local args
+    # shellcheck disable=SC2046
+    args=$(frontend_args; data_args train "${train_sim}"; data_args valid "${valid_sim}")
+    log "Training ${exp} with ${train_config} (log: ${exp}/train.log)"
+    # shellcheck disable=SC2086,SC2154
+    ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
+        python3 -m merit.bin.merit_train \
+            --config "${train_config}" \
+            --output_dir "${exp}" \
+            --ngpu "${ngpu}" \
+            --multiprocessing_distributed "$([ "${ngpu}" -gt 1 ] && echo true || echo false)" \
+            --class_weights "data/${train_sim}/utt2emo" \
+            --resume true \
+            ${args} ${train_args}
+    log "Trained: ${exp} ($(grep -h 'The best model has been updated' "${exp}/train.log" | tail -1 || true))"
+}
 stage_decode() { stage_not_built 5 "decoding"; }
 stage_score() { stage_not_built 6 "scoring"; }
 

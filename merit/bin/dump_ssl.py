@@ -1,0 +1,175 @@
+"""Dump SSL hidden states of a data directory's audio (recipe stage 3).
+
+    python -m merit.bin.dump_ssl --data_dir data/train_noisy \\
+        --out_dir dump/wavlm_large/train_noisy --upstream wavlm_large
+
+``--data_dir``/``--out_dir`` may be repeated (pairs, in order): one process then
+loads the upstream once for all the sets.
+
+One ``.npy`` per utterance holding ``(T, L, D)``: T frames, L hidden states
+(all of the upstream's, or ``--layers``), D dimensions, float16 by default.
+``feats.scp`` lists ``<utt> <path.npy>`` (ESPnet data type ``npy``),
+``feats_shape`` lists ``<utt> T,L,D`` and ``feats_info.yaml`` the upstream,
+layers, sizes and frame hop. npy rather than a flattened Kaldi ark keeps the
+three axes without a side file and lets a reader memory-map one utterance.
+
+Split work: ``--num_jobs N --job J`` writes part J into ``job{J}of{N}/``;
+``--merge true`` checks every part and writes the lists. A part that finished
+with the same settings is not redone, and inside an unfinished one the
+utterances already written are kept, so a killed dump resumes where it stopped.
+WavLM Large, 25 layers, float16: about 9.2 GB per hour of audio.
+"""
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from merit.data.audio_io import SAMPLE_RATE, read_audio
+from merit.data.datadir import read_kv, write_kv
+from merit.utils.cli import str2bool
+
+log = logging.getLogger("dump_ssl")
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", required=True, action="append",
+                        help="data directory with wav.scp (repeatable)")
+    parser.add_argument("--out_dir", required=True, action="append",
+                        help="dump/<upstream>/<set>, one per --data_dir")
+    parser.add_argument("--upstream", default="fbank", help="s3prl upstream name")
+    parser.add_argument("--upstream_ckpt", default=None,
+                        help="checkpoint for *_local upstreams (e.g. wavlm_local)")
+    parser.add_argument("--layers", default=None, help="comma-separated hidden states, default all")
+    parser.add_argument("--dtype", default="float16", choices=("float16", "float32"))
+    parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first CUDA device")
+    parser.add_argument("--num_jobs", type=int, default=0)
+    parser.add_argument("--job", type=int, default=0)
+    parser.add_argument("--merge", type=str2bool, default=False)
+    return parser
+
+
+def settings(args, data_dir) -> dict:
+    """What the dumped numbers depend on; a part made with other settings is redone."""
+    return {"upstream": args.upstream, "upstream_ckpt": args.upstream_ckpt,
+            "layers": args.layers, "dtype": args.dtype,
+            "data_dir": str(Path(data_dir).resolve())}
+
+
+def load_frontend(args):
+    from merit.models.frontend import S3PRLFrontend
+
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    layers = [int(i) for i in args.layers.split(",")] if args.layers else None
+    return S3PRLFrontend(args.upstream, path_or_url=args.upstream_ckpt, freeze=True,
+                         layers=layers).to(device).eval()
+
+
+def part_dir(out_dir: Path, job: int, num_jobs: int) -> Path:
+    return out_dir / f"job{job}of{num_jobs}"
+
+
+def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
+    import torch
+
+    wanted = settings(args, data_dir)
+    config = part / "settings.yaml"
+    if config.is_file() and yaml.safe_load(config.read_text()) != wanted:
+        log.info("%s was made with other settings: redoing it", part)
+        for stale in part.iterdir():
+            stale.unlink()
+    if (part / "done").is_file():
+        log.info("%s is complete: nothing to do", part)
+        return
+    part.mkdir(parents=True, exist_ok=True)
+    config.write_text(yaml.safe_dump(wanted))
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    dtype = np.dtype(args.dtype)
+    feats_scp, feats_shape = {}, {}
+    audio_seconds, compute_seconds, reused = 0.0, 0.0, 0
+    for utt in tqdm(utts, desc=f"{part.parent.name} {part.name}", mininterval=5.0, file=sys.stdout):
+        path = part / f"{utt}.npy"
+        if path.is_file():
+            feats = np.load(path, mmap_mode="r")
+            reused += 1
+        else:
+            wav = torch.from_numpy(read_audio(wav_scp[utt])).to(device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                hidden, lengths = frontend(wav[None], torch.tensor([wav.numel()], device=device))
+            feats = hidden[0, : int(lengths[0])].cpu().numpy().astype(dtype)
+            compute_seconds += time.perf_counter() - start
+            audio_seconds += wav.numel() / SAMPLE_RATE
+            tmp = path.with_name(path.stem + ".part.npy")
+            np.save(tmp, feats)
+            os.replace(tmp, path)
+        feats_scp[utt] = path.resolve()
+        feats_shape[utt] = ",".join(str(n) for n in feats.shape)
+    write_kv(part / "feats.scp", feats_scp)
+    write_kv(part / "feats_shape", feats_shape)
+    info = {"upstream": args.upstream, "num_layers": frontend.num_layers,
+            "hidden_size": frontend.hidden_size, "downsample_rate": frontend.downsample_rate,
+            "layers": frontend.layers, "dtype": args.dtype}
+    (part / "feats_info.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+    (part / "done").touch()
+    rtf = compute_seconds / audio_seconds if audio_seconds else float("nan")
+    log.info("%s: %d utterances (%d already there), %.1f s of audio, real-time factor %.4f",
+             part, len(utts), reused, audio_seconds, rtf)
+
+
+def merge(out_dir: Path, num_jobs: int) -> None:
+    feats_scp, feats_shape, infos = {}, {}, []
+    for job in range(1, num_jobs + 1):
+        part = part_dir(out_dir, job, num_jobs)
+        if not (part / "done").is_file():
+            raise ValueError(f"{part}: part {job} of {num_jobs} is missing or incomplete")
+        feats_scp.update(read_kv(part / "feats.scp"))
+        feats_shape.update(read_kv(part / "feats_shape"))
+        infos.append((part / "feats_info.yaml").read_text())
+    if len(set(infos)) != 1:
+        raise ValueError(f"{out_dir}: parts disagree on upstream settings; remove them and redo")
+    for name, table in (("feats_shape", feats_shape), ("feats.scp", feats_scp)):
+        write_kv(out_dir / f"{name}.tmp", table)
+    (out_dir / "feats_info.yaml").write_text(infos[0])
+    os.replace(out_dir / "feats_shape.tmp", out_dir / "feats_shape")
+    os.replace(out_dir / "feats.scp.tmp", out_dir / "feats.scp")  # last: marks completion
+    log.info("%s: %d utterances, %s", out_dir, len(feats_scp), infos[0].replace("\n", " "))
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s dump_ssl: %(message)s")
+    try:
+        if len(args.data_dir) != len(args.out_dir):
+            raise ValueError(f"{len(args.data_dir)} --data_dir but {len(args.out_dir)} --out_dir")
+        if args.merge:
+            for out_dir in args.out_dir:
+                merge(Path(out_dir), args.num_jobs)
+            return 0
+        if args.num_jobs and not 1 <= args.job <= args.num_jobs:
+            raise ValueError(f"--job must be in 1..{args.num_jobs}, got {args.job}")
+        frontend = load_frontend(args)
+        for data_dir, out_dir in zip(args.data_dir, args.out_dir):
+            wav_scp = read_kv(Path(data_dir) / "wav.scp")
+            utts = sorted(wav_scp, key=lambda u: u.encode("utf-8"))
+            if args.num_jobs:
+                utts = utts[args.job - 1::args.num_jobs]
+            part = part_dir(Path(out_dir), args.job or 1, args.num_jobs or 1)
+            dump_part(args, frontend, data_dir, utts, wav_scp, part)
+            if not args.num_jobs:
+                merge(Path(out_dir), 1)
+    except ValueError as err:
+        print(f"dump_ssl: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""SER and SE metrics."""

@@ -1,0 +1,127 @@
+"""SSL hidden states computed online by an s3prl upstream, or read from dumps.
+
+``S3PRLFrontend`` runs any s3prl upstream (``wavlm_large``, ``fbank``, or a local
+checkpoint through ``wavlm_local`` with ``path_or_url``), frozen or fine-tuned.
+``DumpedFrontend`` passes through hidden states written by ``merit.bin.dump_ssl``.
+"""
+import logging
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+import merit  # noqa: F401  (installs the torchaudio shim before s3prl is imported)
+from merit.models.abs_frontend import AbsFrontend
+
+log = logging.getLogger(__name__)
+
+
+def select_layers(num_layers: int, layers: Optional[Sequence[int]]) -> List[int]:
+    """Layer indices to keep: all when ``layers`` is None; checked against ``num_layers``."""
+    if layers is None:
+        return list(range(num_layers))
+    layers = [int(i) for i in layers]
+    bad = [i for i in layers if not 0 <= i < num_layers]
+    if bad or not layers:
+        raise ValueError(f"layers {layers}: the upstream has layers 0..{num_layers - 1}")
+    return layers
+
+
+class S3PRLFrontend(AbsFrontend):
+    """An s3prl upstream; hidden states stacked over layers.
+
+    Args:
+        upstream: s3prl name (``wavlm_large``, ``fbank``, ``wavlm_local`` …).
+        path_or_url: checkpoint for ``*_local`` / ``*_url`` upstreams.
+        freeze: no gradients into the upstream, run it in eval mode.
+        layers: hidden-state indices to keep (default: all, 25 for WavLM Large).
+    When fine-tuning (``freeze: false``) a CNN waveform encoder, if the upstream
+    has one, stays frozen as in the paper.
+    """
+
+    def __init__(self, upstream: str = "fbank", path_or_url: Optional[str] = None,
+                 freeze: bool = True, layers: Optional[Sequence[int]] = None):
+        super().__init__()
+        from s3prl.nn import S3PRLUpstream
+
+        self.upstream = S3PRLUpstream(upstream, path_or_url=path_or_url)
+        self.freeze = freeze
+        self.layers = select_layers(self.upstream.num_layers, layers)
+        sizes = {self.upstream.hidden_sizes[i] for i in self.layers}
+        rates = {self.upstream.downsample_rates[i] for i in self.layers}
+        if len(sizes) != 1 or len(rates) != 1:
+            raise ValueError(f"upstream {upstream}: selected layers differ in size {sizes} "
+                             f"or rate {rates}; choose layers of one kind")
+        self._hidden_size, self._downsample_rate = sizes.pop(), rates.pop()
+        if freeze:
+            self.upstream.requires_grad_(False)
+        else:
+            self._freeze_cnn()
+
+    def _freeze_cnn(self):
+        model = getattr(getattr(self.upstream, "upstream", None), "model", None)
+        cnn = getattr(model, "feature_extractor", None)
+        if cnn is not None:
+            cnn.requires_grad_(False)
+            log.info("fine-tuning the upstream with its CNN feature extractor frozen")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return self._hidden_size
+
+    @property
+    def downsample_rate(self) -> int:
+        return self._downsample_rate
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze:
+            self.upstream.eval()  # no dropout in a frozen upstream
+        return self
+
+    def forward(self, speech, speech_lengths, feats=None, feats_lengths=None):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+            hidden_states, hidden_lens = self.upstream(speech, speech_lengths)
+        stacked = torch.stack([hidden_states[i] for i in self.layers], dim=2)
+        return stacked, hidden_lens[self.layers[0]]
+
+
+class DumpedFrontend(AbsFrontend):
+    """Hidden states dumped by ``merit.bin.dump_ssl`` arrive in the batch as ``feats``.
+
+    Args: the dump's ``num_layers``, ``hidden_size`` and ``downsample_rate`` (as
+    written in its ``feats_info.yaml``); ``layers`` selects among the dumped ones.
+    """
+
+    def __init__(self, num_layers: int, hidden_size: int, downsample_rate: int,
+                 layers: Optional[Sequence[int]] = None):
+        super().__init__()
+        self.dumped_layers = int(num_layers)
+        self.layers = select_layers(self.dumped_layers, layers)
+        self._hidden_size, self._downsample_rate = int(hidden_size), int(downsample_rate)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return self._hidden_size
+
+    @property
+    def downsample_rate(self) -> int:
+        return self._downsample_rate
+
+    def forward(self, speech, speech_lengths, feats=None, feats_lengths=None):
+        if feats is None:
+            raise ValueError("DumpedFrontend needs 'feats' in the batch: add the dump's "
+                             "feats.scp as data name 'feats' (type npy)")
+        if feats.dim() != 4 or feats.shape[2:] != (self.dumped_layers, self._hidden_size):
+            raise ValueError(f"dumped feats have shape {tuple(feats.shape)}, expected "
+                             f"(B, T, {self.dumped_layers}, {self._hidden_size})")
+        if len(self.layers) != self.dumped_layers:
+            feats = feats[:, :, self.layers]
+        return feats.float(), feats_lengths

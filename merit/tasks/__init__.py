@@ -1,0 +1,1 @@
+"""ESPnet task definitions."""

@@ -1,0 +1,174 @@
+"""MeritTask: the joint SE/SER task on ESPnet2's AbsTask and Trainer.
+
+Every swappable part is a ``ClassChoices`` registry, so a YAML config picks it
+by name: ``frontend`` (s3prl | dumped), ``integration`` (concat | weighted_sum),
+``moe`` (sparse | dense | shared), ``se_head`` (mask | none), ``ser_head``
+(attentive_stats | none).
+
+Data names: ``speech`` (noisy audio, type sound) is required; ``speech_ref1``
+(clean reference, sound), ``emotion`` (class label, text: ``utt2emo``) and
+``feats`` (dumped hidden states, npy) are used when the chosen parts need them.
+"""
+import argparse
+from collections import Counter
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from espnet2.tasks.abs_task import AbsTask, optim_classes
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.utils.types import str_or_none
+
+from merit.data.datadir import read_kv
+from merit.models.abs_frontend import AbsFrontend
+from merit.models.abs_integration import AbsIntegration
+from merit.models.abs_moe import AbsMoE
+from merit.models.abs_se_head import AbsSEHead
+from merit.models.abs_ser_head import AbsSERHead
+from merit.models.espnet_model import MeritModel
+from merit.models.frontend import DumpedFrontend, S3PRLFrontend
+from merit.models.integration import ConcatIntegration, WeightedSumIntegration
+from merit.models.moe import DenseMoE, SharedMLP, SparseMoE
+from merit.models.se_head import MaskSEHead
+from merit.models.ser_head import AttentiveStatsSERHead
+from merit.tasks.merit_trainer import MeritTrainer
+
+frontend_choices = ClassChoices(
+    "frontend", classes=dict(s3prl=S3PRLFrontend, dumped=DumpedFrontend),
+    type_check=AbsFrontend, default="s3prl")
+integration_choices = ClassChoices(
+    "integration", classes=dict(concat=ConcatIntegration, weighted_sum=WeightedSumIntegration),
+    type_check=AbsIntegration, default="concat")
+moe_choices = ClassChoices(
+    "moe", classes=dict(sparse=SparseMoE, dense=DenseMoE, shared=SharedMLP),
+    type_check=AbsMoE, default="sparse")
+se_head_choices = ClassChoices(
+    "se_head", classes=dict(mask=MaskSEHead), type_check=AbsSEHead, default="mask",
+    optional=True)
+ser_head_choices = ClassChoices(
+    "ser_head", classes=dict(attentive_stats=AttentiveStatsSERHead), type_check=AbsSERHead,
+    default="attentive_stats", optional=True)
+
+
+def class_weights_from(utt2emo, classes: Sequence[str]) -> List[float]:
+    """N / (C · count_c) over the utterances of ``utt2emo``; every class must occur."""
+    counts = Counter(read_kv(utt2emo).values())
+    missing = [c for c in classes if counts[c] == 0]
+    if missing:
+        raise ValueError(f"{utt2emo}: no utterance of class(es) {missing}")
+    total = sum(counts[c] for c in classes)
+    return [round(total / (len(classes) * counts[c]), 6) for c in classes]
+
+
+class EmotionPreprocessor:
+    """Maps the ``emotion`` text (a class code) to its index, as an int64 array (1,)."""
+
+    def __init__(self, classes: Sequence[str]):
+        self.index = {c: i for i, c in enumerate(classes)}
+
+    def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        if "emotion" in data:
+            label = str(data["emotion"]).strip()
+            if label not in self.index:
+                raise ValueError(f"utterance {uid}: emotion {label!r} is not one of "
+                                 f"{list(self.index)} (--emotion_classes)")
+            data["emotion"] = np.array([self.index[label]], dtype=np.int64)
+        return data
+
+
+class MeritTask(AbsTask):
+    num_optimizers: int = 1
+    class_choices_list = [frontend_choices, integration_choices, moe_choices,
+                          se_head_choices, ser_head_choices]
+    trainer = MeritTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument("--emotion_classes", default="A,S,H,N",
+                           help="comma-separated class codes, in the order of the logits")
+        group.add_argument("--class_weights", type=str_or_none, default=None,
+                           help="an utt2emo file to compute N/(C*count_c) from (the training "
+                                "set's), or a comma-separated list; default: all 1")
+        group.add_argument("--ser_loss_weight", type=float, default=1.0)
+        group.add_argument("--se_loss_weight", type=float, default=1.0, help="lambda")
+        group.add_argument("--ssl_lr_scale", type=float, default=0.5,
+                           help="learning rate of a fine-tuned upstream, relative to the heads'")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+            [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]]:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1, not_sequence=["emotion"])
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        return EmotionPreprocessor(cls.emotion_classes(args))
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech_ref1", "emotion", "feats")
+
+    @staticmethod
+    def emotion_classes(args) -> List[str]:
+        classes = args.emotion_classes
+        if isinstance(classes, str):
+            classes = [c.strip() for c in classes.split(",") if c.strip()]
+        return list(classes)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> MeritModel:
+        classes = cls.emotion_classes(args)
+        weights = args.class_weights
+        if isinstance(weights, str):
+            weights = ([float(w) for w in weights.split(",")] if "," in weights
+                       else class_weights_from(weights, classes))
+        # Keep the config portable: numbers, not paths to this machine's files.
+        args.emotion_classes, args.class_weights = classes, weights
+
+        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        integration = integration_choices.get_class(args.integration)(
+            num_layers=frontend.num_layers, hidden_size=frontend.hidden_size,
+            **args.integration_conf)
+        tasks = [task for task, head in (("se", args.se_head), ("ser", args.ser_head)) if head]
+        moe = moe_choices.get_class(args.moe)(
+            input_size=integration.output_size, tasks=tasks, **args.moe_conf)
+        se_head = ser_head = None
+        if args.se_head is not None:
+            conf = dict(args.se_head_conf)
+            hop = conf.get("hop_length", 160)
+            if frontend.downsample_rate % hop:
+                raise ValueError(f"the upstream's hop ({frontend.downsample_rate} samples) is not "
+                                 f"a multiple of the SE head's STFT hop ({hop})")
+            se_head = se_head_choices.get_class(args.se_head)(
+                input_size=moe.output_size, upsample=frontend.downsample_rate // hop, **conf)
+        if args.ser_head is not None:
+            ser_head = ser_head_choices.get_class(args.ser_head)(
+                input_size=moe.output_size, num_classes=len(classes), **args.ser_head_conf)
+        return MeritModel(frontend, integration, moe, se_head=se_head, ser_head=ser_head,
+                          num_classes=len(classes), class_weights=weights,
+                          ser_loss_weight=args.ser_loss_weight,
+                          se_loss_weight=args.se_loss_weight)
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        """One optimizer; a fine-tuned upstream learns at ``ssl_lr_scale`` × lr."""
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"--optim must be one of {list(optim_classes)}: {args.optim}")
+        ssl = [p for p in model.frontend.parameters() if p.requires_grad]
+        ssl_ids = {id(p) for p in ssl}
+        heads = [p for p in model.parameters() if p.requires_grad and id(p) not in ssl_ids]
+        groups = [{"params": heads}]
+        if ssl:
+            if "lr" not in args.optim_conf:
+                raise ValueError("fine-tuning the upstream needs optim_conf.lr set explicitly "
+                                 "(its learning rate is ssl_lr_scale × lr)")
+            groups.append({"params": ssl, "lr": args.optim_conf["lr"] * args.ssl_lr_scale})
+        return [optim_class(groups, **args.optim_conf)]

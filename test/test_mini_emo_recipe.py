@@ -1,0 +1,135 @@
+"""egs/mini_emo/merit stages 1-2 end to end on the shipped corpus (about a minute)."""
+import csv
+import hashlib
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyworld
+import pytest
+import soundfile as sf
+
+from merit.data import mini_emo
+from merit.data.datadir import read_kv
+from recipe_tree import REPO, make_recipe_tree
+
+DOWNLOADS = REPO / "egs" / "mini_emo" / "merit" / "downloads"
+SNRS = ("-5", "0", "5", "10")
+TEST_SETS = [f"test1_snr{s}_{c}" for c in ("seen", "unseen") for s in SNRS]
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, run_tool_module):
+    root = tmp_path_factory.mktemp("tree")
+    env = make_recipe_tree(root, recipes=["mini_emo"])
+    recipe_dir = root / "egs" / "mini_emo" / "merit"
+    res = run_tool_module(["./run.sh", "--stage", "1", "--stop_stage", "2"], cwd=recipe_dir,
+                          env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return recipe_dir, res
+
+
+def speakers(data_dir: Path):
+    return set(read_kv(data_dir / "utt2spk").values())
+
+
+def test_sets_validate_and_have_the_promised_sizes(recipe, run_tool):
+    recipe_dir, _ = recipe
+    data = recipe_dir / "data"
+    for name in ["train", "dev", "test1", "train_noisy", "dev_noisy", *TEST_SETS]:
+        res = run_tool(["utils/validate_data_dir.sh", "--check-audio", data / name], cwd=recipe_dir)
+        assert res.returncode == 0, res.stderr
+    assert len(read_kv(data / "train_noisy" / "wav.scp")) >= 400
+    for name in TEST_SETS:
+        snrs = set(read_kv(data / name / "utt2snr").values())
+        assert len(read_kv(data / name / "wav.scp")) >= 60
+        assert snrs == {name.split("_")[1][3:]}
+        assert set(read_kv(data / name / "utt2category").values()) == {name.split("_")[2]}
+    assert set(read_kv(data / "train" / "utt2emo").values()) == set("ASHN")
+
+
+def test_speakers_and_noise_are_disjoint(recipe):
+    recipe_dir, _ = recipe
+    data = recipe_dir / "data"
+    train, dev, test = (speakers(data / s) for s in ("train", "dev", "test1"))
+    assert train and dev and test
+    assert not (train & dev) and not (train & test) and not (dev & test)
+    pools = {p: set(read_kv(data / "noise" / f"{p}.scp").values())
+             for p in ("train", "dev", "test_seen", "test_unseen")}
+    for a in pools:
+        for b in pools:
+            if a < b:
+                assert not (pools[a] & pools[b]), (a, b)
+    noise_type = lambda path: Path(path).stem.rsplit("_", 1)[0]  # noqa: E731
+    seen_types = {noise_type(p) for p in pools["train"] | pools["dev"] | pools["test_seen"]}
+    unseen_types = {noise_type(p) for p in pools["test_unseen"]}
+    assert len(seen_types | unseen_types) >= 6 and len(unseen_types) >= 2
+    assert not seen_types & unseen_types
+    used = defaultdict(set)
+    for name in ["train_noisy", "dev_noisy", *TEST_SETS]:
+        used[name.rsplit("_", 1)[-1]] |= set(read_kv(data / name / "utt2noise").values())
+    assert not used["unseen"] & (used["noisy"] | used["seen"])
+
+
+def test_mixtures_hit_their_snr(recipe):
+    recipe_dir, _ = recipe
+    for name in ("train_noisy", "test1_snr-5_unseen"):
+        d = recipe_dir / "data" / name
+        clean, noise, snr = (read_kv(d / f) for f in ("spk1.scp", "noise1.scp", "utt2snr"))
+        for utt in clean:
+            s, _ = sf.read(clean[utt])
+            n, _ = sf.read(noise[utt])
+            measured = 10 * np.log10(np.mean(s ** 2) / np.mean(n ** 2))
+            assert abs(measured - float(snr[utt])) < 0.05, utt
+
+
+def test_emotion_styles_differ_in_f0_and_duration(recipe):
+    recipe_dir, _ = recipe
+    corpus = recipe_dir / "data" / "local" / "mini_emo"
+    with open(corpus / "Labels" / "labels_consensus.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    f0, dur = defaultdict(list), defaultdict(list)
+    for row in rows[: 4 * 40]:  # 40 base utterances, all four styles
+        wav, rate = sf.read(corpus / "Audios" / row["FileName"])
+        contour, _ = pyworld.dio(wav, rate, frame_period=10.0)
+        voiced = contour[contour > 0]
+        f0[row["EmoClass"]].append(12 * np.log2(np.mean(voiced)))
+        dur[row["EmoClass"]].append(len(wav) / rate)
+    mean = {e: np.mean(v) for e, v in f0.items()}
+    length = {e: np.mean(v) for e, v in dur.items()}
+    assert mean["A"] > mean["N"] + 1 and mean["H"] > mean["N"] + 1 and mean["S"] < mean["N"] - 1
+    assert length["S"] > length["N"] * 1.05 and length["A"] < length["N"] * 0.97
+
+
+def test_stage_logs_report_progress_and_summaries(recipe):
+    _, res = recipe
+    assert "Stage 1: Data preparation: done in" in res.stderr
+    assert "Stage 2: Noise simulation: done in" in res.stderr
+    assert "data/train_noisy: " in res.stderr and " h, SNR dB -5:" in res.stderr
+
+
+def test_rendering_is_byte_identical(tmp_path):
+    """Two builds from the same downloads and seed give the same bytes."""
+    small = tmp_path / "downloads"
+    spk_dir = small / "speech"
+    spk_dir.mkdir(parents=True)
+    with open(DOWNLOADS / "speech" / "speakers.tsv") as f:
+        lines = f.read().splitlines()
+    header, first, second = lines[0], lines[1], lines[2]
+    (spk_dir / "speakers.tsv").write_text("\n".join([header, first, second]) + "\n")
+    for line in (first, second):
+        spk = line.split("\t")[0]
+        (spk_dir / spk).mkdir()
+        for src in sorted((DOWNLOADS / "speech" / spk).glob("*.flac"))[:3]:
+            shutil.copy(src, spk_dir / spk / src.name)
+    test_spk = second.split("\t")[0]
+
+    def build(out):
+        mini_emo.build(small, out, dev_speakers=[], test_speakers=[test_spk], seed=5, nj=2)
+        return {p.relative_to(out): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(out.rglob("*")) if p.is_file()}
+
+    first_run, second_run = build(tmp_path / "a"), build(tmp_path / "b")
+    assert len(first_run) == 2 * 3 * 4 + 2
+    assert first_run == second_run
