@@ -42,6 +42,9 @@ setup(
         "merit-simulate-noise = merit.bin.simulate_noise:main",
         "merit-dump-ssl = merit.bin.dump_ssl:main",
         "merit-train = merit.bin.merit_train:main",
+        "merit-inference = merit.bin.merit_inference:main",
+        "merit-infer = merit.bin.merit_infer:main",
+        "merit-score = merit.bin.score:main",
         "merit-bench-moe = merit.bin.bench_moe:main",
     ]},
 )

@@ -99,11 +99,13 @@ def test_stage_one_fails_on_a_broken_data_dir(recipe, run_tool):
     assert "done in" not in res.stderr
 
 
-def test_stage_not_built_fails_loudly(recipe, run_tool):
+def test_scoring_without_decoding_names_the_missing_files(recipe, run_tool):
     recipe_dir, env = recipe
-    res = run_tool(["./run.sh", "--stage", "5", "--stop_stage", "5"], cwd=recipe_dir, env=env)
-    assert res.returncode == 1
-    assert "stage 5 (decoding) is not part of this version" in res.stderr
+    write_data_sh(recipe_dir)
+    res = run_tool(["./run.sh", "--stage", "6", "--stop_stage", "6", "--test_sets", "test",
+                    "--test_snrs", "0", "--test_conditions", "seen"], cwd=recipe_dir, env=env)
+    assert res.returncode != 0
+    assert "decode_test_snr0_seen" in res.stderr
 
 
 def test_skip_flags_skip_stages(recipe, run_tool):

@@ -10,23 +10,28 @@ class AbsFrontend(torch.nn.Module, ABC):
 
     ``downsample_rate`` is the hop of the hidden states in samples at 16 kHz
     (320 for WavLM's 20 ms, 160 for 10 ms features); the SE head uses it to align
-    them with its STFT frames.
+    them with its STFT frames. Subclasses set ``self.layers`` (the kept hidden-state
+    indices), ``self._hidden_size`` and ``self._downsample_rate``.
     """
 
+    layers: list
+    _hidden_size: int
+    _downsample_rate: int
+
     @property
-    @abstractmethod
     def num_layers(self) -> int:
-        """L"""
+        """L: how many hidden states each frame carries."""
+        return len(self.layers)
 
     @property
-    @abstractmethod
     def hidden_size(self) -> int:
-        """D"""
+        """D: the size of each hidden state."""
+        return self._hidden_size
 
     @property
-    @abstractmethod
     def downsample_rate(self) -> int:
         """Samples per frame at 16 kHz."""
+        return self._downsample_rate
 
     @abstractmethod
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor,

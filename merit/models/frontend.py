@@ -64,18 +64,6 @@ class S3PRLFrontend(AbsFrontend):
             cnn.requires_grad_(False)
             log.info("fine-tuning the upstream with its CNN feature extractor frozen")
 
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def hidden_size(self) -> int:
-        return self._hidden_size
-
-    @property
-    def downsample_rate(self) -> int:
-        return self._downsample_rate
-
     def train(self, mode: bool = True):
         super().train(mode)
         if self.freeze:
@@ -94,26 +82,34 @@ class DumpedFrontend(AbsFrontend):
 
     Args: the dump's ``num_layers``, ``hidden_size`` and ``downsample_rate`` (as
     written in its ``feats_info.yaml``); ``layers`` selects among the dumped ones.
+    ``upstream``, ``path_or_url`` and ``dumped_layers`` record what made the dump,
+    so that inference on new audio can compute the same features
+    (``online_equivalent``).
     """
 
     def __init__(self, num_layers: int, hidden_size: int, downsample_rate: int,
-                 layers: Optional[Sequence[int]] = None):
+                 layers: Optional[Sequence[int]] = None, upstream: Optional[str] = None,
+                 path_or_url: Optional[str] = None,
+                 dumped_layers: Optional[Sequence[int]] = None):
         super().__init__()
+        self.upstream_name, self.path_or_url = upstream, path_or_url
+        self.upstream_layers = None if dumped_layers is None else [int(i) for i in dumped_layers]
         self.dumped_layers = int(num_layers)
         self.layers = select_layers(self.dumped_layers, layers)
         self._hidden_size, self._downsample_rate = int(hidden_size), int(downsample_rate)
 
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def hidden_size(self) -> int:
-        return self._hidden_size
-
-    @property
-    def downsample_rate(self) -> int:
-        return self._downsample_rate
+    def online_equivalent(self) -> S3PRLFrontend:
+        """A frozen S3PRLFrontend computing these features from audio."""
+        if self.upstream_name is None:
+            raise ValueError("this model was trained on dumped features without a record of "
+                             "their upstream: pass the dumped feats instead of audio only")
+        layers = self.upstream_layers
+        if layers is not None:
+            layers = [layers[i] for i in self.layers]
+        elif len(self.layers) != self.dumped_layers:
+            layers = self.layers
+        return S3PRLFrontend(self.upstream_name, path_or_url=self.path_or_url, freeze=True,
+                             layers=layers)
 
     def forward(self, speech, speech_lengths, feats=None, feats_lengths=None):
         if feats is None:

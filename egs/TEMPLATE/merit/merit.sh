@@ -51,6 +51,7 @@ train_config=conf/train_sparse_merit.yaml
 system_tag=""        # experiment name; default <config name>_<upstream>
 train_args=""        # extra options for merit.bin.merit_train
 expdir=exp
+inference_model=valid.macro_f1.best.pth  # checkpoint used by stage 5
 
 help_message=$(cat << EOF
 Usage: $0 [options]
@@ -83,6 +84,7 @@ Options (defaults in brackets):
   --system_tag      # experiment name ("${system_tag}" = <config name>_<upstream>)
   --train_args      # extra options for merit.bin.merit_train ("${train_args}")
   --expdir          # where experiments go (${expdir})
+  --inference_model # checkpoint decoded in stage 5 (${inference_model})
   --config FILE     # read options from FILE (name=value lines)
   --help            # print this message
 
@@ -123,12 +125,6 @@ if [ -z "${system_tag}" ]; then
 fi
 exp=${expdir}/${system_tag}
 feats_dir=${dumpdir}/${upstream}
-
-stage_not_built() {
-    log "Error: stage $1 ($2) is not part of this version of merit yet."
-    log "Stop before it with --stop_stage $(( $1 - 1 ))."
-    exit 1
-}
 
 stage_data_prep() {
     [ -x local/data.sh ] || { log "Error: local/data.sh is missing or not executable in ${PWD}"; exit 1; }
@@ -196,8 +192,9 @@ frontend_args() {
         [ -n "${layers}" ] && echo "--frontend_conf layers=[${layers}]"
     else
         python3 -c 'import sys, yaml; i = yaml.safe_load(open(sys.argv[1]))
-print("--frontend dumped --frontend_conf num_layers=%d --frontend_conf hidden_size=%d --frontend_conf downsample_rate=%d" % (i["num_layers"], i["hidden_size"], i["downsample_rate"]))' \
+print("--frontend dumped --frontend_conf num_layers=%d --frontend_conf hidden_size=%d --frontend_conf downsample_rate=%d --frontend_conf upstream=%s --frontend_conf dumped_layers=[%s]" % (i["num_layers"], i["hidden_size"], i["downsample_rate"], i["upstream"], ",".join(map(str, i["layers"]))))' \
             "${feats_dir}/${train_sim}/feats_info.yaml"
+        [ -n "${upstream_ckpt}" ] && echo "--frontend_conf path_or_url=${upstream_ckpt}"
     fi
     return 0
 }
@@ -231,10 +228,36 @@ stage_train() {
             --class_weights "data/${train_sim}/utt2emo" \
             --resume true \
             ${args} ${train_args}
-    log "Trained: ${exp} ($(grep -h 'The best model has been updated' "${exp}/train.log" | tail -1 || true))"
+    local best
+    for best in "${exp}"/*.best.pth; do
+        [ -e "${best}" ] && log "Trained: ${best} -> $(readlink "${best}")"
+    done
+    return 0
 }
-stage_decode() { stage_not_built 5 "decoding"; }
-stage_score() { stage_not_built 6 "scoring"; }
+stage_decode() {
+    local dset opts=(--model_dir "${exp}" --checkpoint "${inference_model}" --num_jobs "${nj}"
+                     --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
+    for dset in ${test_sims}; do
+        opts+=(--data_dir "data/${dset}" --out_dir "${exp}/decode_${dset}")
+        [ "${ssl_mode}" = online ] || opts+=(--feats_dir "${feats_dir}/${dset}")
+    done
+    log "Decoding ${test_sims} with ${exp}/${inference_model} (logs: ${exp}/decode_log/decode.*.log)"
+    # shellcheck disable=SC2154
+    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${nj}" "${exp}/decode_log/decode.JOB.log" \
+        python3 -m merit.bin.merit_inference "${opts[@]}" --job JOB
+    python3 -m merit.bin.merit_inference "${opts[@]}" --merge true
+}
+stage_score() {
+    local dset
+    for dset in ${test_sims}; do
+        python3 -m merit.bin.score --data_dir "data/${dset}" --decode_dir "${exp}/decode_${dset}" \
+            --nj "${nj}"
+    done
+    python3 -m merit.bin.results_md "${exp}" > "${exp}/RESULTS.md.tmp"
+    mv "${exp}/RESULTS.md.tmp" "${exp}/RESULTS.md"
+    log "Wrote ${exp}/RESULTS.md:"
+    cat "${exp}/RESULTS.md" >&2
+}
 
 # run_stage <number> <description> <skip flag value> <function>
 run_stage() {

@@ -1,0 +1,127 @@
+"""Decode data sets with a trained MERIT model (recipe stage 5).
+
+    python -m merit.bin.merit_inference --model_dir exp/sparse_merit_fbank \\
+        --data_dir data/test1_snr-5_seen --feats_dir dump/fbank/test1_snr-5_seen \\
+        --out_dir exp/sparse_merit_fbank/decode_test1_snr-5_seen
+
+Writes to ``--out_dir``: ``enhanced/<utt>.wav`` and ``enhanced.scp`` (SE),
+``utt2emo_hyp`` and ``utt2posteriors`` (``<utt> p_1 … p_C`` in the order of
+``classes``) (SER), and ``utt2expert_usage_<task>`` (``<utt> f_1 … f_E``: the
+fraction of the utterance's frames whose top-1 expert is each expert).
+
+``--data_dir``/``--feats_dir``/``--out_dir`` may be repeated (in order), so one
+process loads the model once for several sets. ``--num_jobs N --job J`` decodes every N-th utterance into ``job{J}of{N}/``;
+``--merge true`` joins the parts. The lists are written last, so a directory with
+``utt2emo_hyp``/``enhanced.scp`` is complete.
+"""
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from merit.data.audio_io import read_audio, write_audio
+from merit.data.datadir import read_kv, write_kv
+from merit.utils.cli import str2bool
+
+log = logging.getLogger("merit_inference")
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--checkpoint", default="valid.macro_f1.best.pth")
+    parser.add_argument("--data_dir", required=True, action="append",
+                        help="data directory with wav.scp (noisy); repeatable")
+    parser.add_argument("--feats_dir", action="append", default=None,
+                        help="dumped features of each set (feats.scp), for models trained on dumps")
+    parser.add_argument("--out_dir", required=True, action="append", help="one per --data_dir")
+    parser.add_argument("--ngpu", type=int, default=0)
+    parser.add_argument("--num_jobs", type=int, default=0)
+    parser.add_argument("--job", type=int, default=0)
+    parser.add_argument("--merge", type=str2bool, default=False)
+    return parser
+
+
+def fmt(values) -> str:
+    return " ".join(f"{v:.6f}" for v in values)
+
+
+def decode(speech2merit, utts, wav_scp, feats_dir, out_dir: Path, part: Path) -> None:
+    feats_scp = read_kv(Path(feats_dir) / "feats.scp") if feats_dir else {}
+    tables = {}
+    part.mkdir(parents=True, exist_ok=True)
+    for utt in tqdm(utts, desc=part.parent.name, mininterval=5.0, file=sys.stdout):
+        feats = np.load(feats_scp[utt]) if utt in feats_scp else None
+        result = speech2merit(read_audio(wav_scp[utt]), feats)
+        if result.enhanced is not None:
+            path = (out_dir / "enhanced" / f"{utt}.wav").resolve()
+            write_audio(path, result.enhanced)
+            tables.setdefault("enhanced.scp", {})[utt] = path
+        if result.posteriors is not None:
+            tables.setdefault("utt2emo_hyp", {})[utt] = speech2merit.classes[int(np.argmax(result.posteriors))]
+            tables.setdefault("utt2posteriors", {})[utt] = fmt(result.posteriors)
+        for task, usage in result.expert_usage.items():
+            tables.setdefault(f"utt2expert_usage_{task}", {})[utt] = fmt(usage)
+    for name, table in tables.items():
+        write_kv(part / name, table)
+    (part / "classes").write_text("\n".join(speech2merit.classes) + "\n")
+    (part / "done").touch()
+    log.info("%s: decoded %d utterances", part, len(utts))
+
+
+def merge(out_dir: Path, num_jobs: int) -> None:
+    parts = [out_dir / f"job{j}of{num_jobs}" for j in range(1, num_jobs + 1)]
+    for part in parts:
+        if not (part / "done").is_file():
+            raise ValueError(f"{part}: part missing or incomplete")
+    names = sorted({p.name for part in parts for p in part.iterdir()} - {"done", "classes"})
+    for name in names:
+        table = {}
+        for part in parts:
+            table.update(read_kv(part / name))
+        write_kv(out_dir / f"{name}.tmp", table)
+    (out_dir / "classes").write_text((parts[0] / "classes").read_text())
+    for name in names:  # renamed last: their presence marks a complete decode
+        os.replace(out_dir / f"{name}.tmp", out_dir / name)
+    log.info("%s: merged %d parts (%s)", out_dir, num_jobs, " ".join(names))
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s merit_inference: %(message)s")
+    feats_dirs = args.feats_dir or [None] * len(args.data_dir)
+    try:
+        if not len(args.data_dir) == len(args.out_dir) == len(feats_dirs):
+            raise ValueError("give one --out_dir (and --feats_dir, if any) per --data_dir")
+        if args.merge:
+            for out_dir in args.out_dir:
+                merge(Path(out_dir), args.num_jobs)
+            return 0
+        num_jobs, job = args.num_jobs or 1, args.job or 1
+        if not 1 <= job <= num_jobs:
+            raise ValueError(f"--job must be in 1..{num_jobs}, got {job}")
+        from merit.inference import Speech2Merit
+
+        speech2merit = Speech2Merit(args.model_dir, args.checkpoint,
+                                    device="cuda" if args.ngpu > 0 else "cpu")
+        for data_dir, feats_dir, out_dir in zip(args.data_dir, feats_dirs, args.out_dir):
+            wav_scp = read_kv(Path(data_dir) / "wav.scp")
+            utts = sorted(wav_scp, key=lambda u: u.encode("utf-8"))
+            out_dir = Path(out_dir)
+            decode(speech2merit, utts[job - 1::num_jobs], wav_scp, feats_dir, out_dir,
+                   out_dir / f"job{job}of{num_jobs}")
+            if not args.num_jobs:
+                merge(out_dir, 1)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"merit_inference: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Score a decoded set (recipe stage 6): SER on the hypotheses, SE on the noisy input
+and on the enhanced output.
+
+    python -m merit.bin.score --data_dir data/test1_snr-5_seen \\
+        --decode_dir exp/sparse_merit_fbank/decode_test1_snr-5_seen --nj 2
+
+Writes to ``--decode_dir``: ``scores.json`` (means and counts), ``per_utt_se.tsv``
+(ssnr, pesq, stoi, estoi, si_sdr of noisy and of enhanced, per utterance),
+``per_utt_ser.tsv`` (reference, hypothesis), ``confusion.txt`` and
+``confusion.png``. SE metrics compare with ``spk1.scp``, the clean reference.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from merit.data.audio_io import read_audio
+from merit.data.datadir import c_sorted, read_kv
+from merit.metrics.classification import classification_scores, confusion_matrix, format_confusion
+from merit.metrics.confusion_plot import plot_confusion
+from merit.metrics.se import se_scores
+
+SE_METRICS = ("ssnr", "pesq", "stoi", "estoi", "si_sdr")
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", required=True, help="noisy set: wav.scp, spk1.scp, utt2emo")
+    parser.add_argument("--decode_dir", required=True, help="enhanced.scp and/or utt2emo_hyp")
+    parser.add_argument("--nj", type=int, default=1, help="parallel processes for SE metrics")
+    return parser
+
+
+def score_utterance(task):
+    """(utt, {noisy_<metric>: …, enhanced_<metric>: …}) for one utterance."""
+    utt, clean_path, noisy_path, enhanced_path = task
+    clean = read_audio(clean_path)
+    row = {f"noisy_{k}": v for k, v in se_scores(clean, read_audio(noisy_path)).items()}
+    if enhanced_path is not None:
+        enhanced = read_audio(enhanced_path)
+        if enhanced.size != clean.size:
+            raise ValueError(f"{enhanced_path}: {enhanced.size} samples, the reference "
+                             f"{clean_path} has {clean.size}")
+        row.update({f"enhanced_{k}": v for k, v in se_scores(clean, enhanced).items()})
+    return utt, row
+
+
+def nanmean(values):
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def score_se(data_dir: Path, decode_dir: Path, nj: int) -> dict:
+    noisy, clean = read_kv(data_dir / "wav.scp"), read_kv(data_dir / "spk1.scp")
+    enhanced_scp = decode_dir / "enhanced.scp"
+    enhanced = read_kv(enhanced_scp) if enhanced_scp.is_file() else {}
+    missing = [u for u in enhanced if u not in clean]
+    if missing:
+        raise ValueError(f"{enhanced_scp}: {len(missing)} utterance(s) not in {data_dir}, e.g. {missing[0]}")
+    utts = c_sorted(noisy)
+    tasks = [(u, clean[u], noisy[u], enhanced.get(u)) for u in utts]
+    rows = {}
+    with ProcessPoolExecutor(max_workers=max(1, nj)) as pool:
+        for utt, row in tqdm(pool.map(score_utterance, tasks, chunksize=8), total=len(tasks),
+                             desc=f"scoring {decode_dir.name}", mininterval=5.0):
+            rows[utt] = row
+    columns = [f"{which}_{m}" for which in ("noisy", "enhanced") for m in SE_METRICS
+               if f"{which}_{m}" in rows[utts[0]]]
+    lines = ["utt\t" + "\t".join(columns)]
+    lines += [utt + "\t" + "\t".join(f"{rows[utt][c]:.4f}" for c in columns) for utt in utts]
+    write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
+    result = {"count": len(utts)}
+    for which in ("noisy", "enhanced"):
+        if f"{which}_ssnr" in columns:
+            result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_METRICS}
+    return result
+
+
+def score_ser(data_dir: Path, decode_dir: Path) -> dict:
+    ref, hyp = read_kv(data_dir / "utt2emo"), read_kv(decode_dir / "utt2emo_hyp")
+    classes = (decode_dir / "classes").read_text().split()
+    missing = [u for u in ref if u not in hyp]
+    if missing:
+        raise ValueError(f"{decode_dir / 'utt2emo_hyp'}: no hypothesis for {len(missing)} "
+                         f"utterance(s), e.g. {missing[0]}")
+    utts = c_sorted(ref)
+    index = {c: i for i, c in enumerate(classes)}
+    confusion = confusion_matrix([index[ref[u]] for u in utts], [index[hyp[u]] for u in utts],
+                                 len(classes))
+    write_atomic(decode_dir / "per_utt_ser.tsv",
+                 "utt\tref\thyp\n" + "".join(f"{u}\t{ref[u]}\t{hyp[u]}\n" for u in utts))
+    write_atomic(decode_dir / "confusion.txt", format_confusion(confusion, classes) + "\n")
+    plot_confusion(confusion, classes, decode_dir / "confusion.png", title=decode_dir.name)
+    return {"count": len(utts), **classification_scores(confusion, classes)}
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    data_dir, decode_dir = Path(args.data_dir), Path(args.decode_dir)
+    missing = [str(p) for p in (data_dir / "wav.scp", data_dir / "spk1.scp", decode_dir)
+               if not p.exists()]
+    if missing:
+        print(f"score: error: missing {', '.join(missing)} (run stages 2 and 5 first)",
+              file=sys.stderr)
+        return 1
+    scores = {"set": data_dir.name, "decode_dir": str(decode_dir)}
+    for name in ("utt2snr", "utt2category"):
+        values = set(read_kv(data_dir / name).values()) if (data_dir / name).is_file() else set()
+        if len(values) == 1:
+            scores[{"utt2snr": "snr_db", "utt2category": "condition"}[name]] = values.pop()
+    try:
+        if (decode_dir / "utt2emo_hyp").is_file():
+            scores["ser"] = score_ser(data_dir, decode_dir)
+        scores["se"] = score_se(data_dir, decode_dir, args.nj)
+    except ValueError as err:
+        print(f"score: error: {err}", file=sys.stderr)
+        return 1
+    write_atomic(decode_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
+    summary = []
+    if "ser" in scores:
+        summary.append(f"SER macro-F1 {scores['ser']['macro_f1']:.3f}")
+    for which in ("noisy", "enhanced"):
+        if which in scores["se"]:
+            s = scores["se"][which]
+            summary.append(f"{which}: SSNR {s['ssnr']:.2f} dB, PESQ {s['pesq']:.2f}, STOI {s['stoi']:.3f}")
+    print(f"score: {decode_dir}: " + "; ".join(summary), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

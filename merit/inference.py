@@ -1,0 +1,70 @@
+"""A trained MERIT model applied to one utterance at a time.
+
+    speech2merit = Speech2Merit("exp/sparse_merit_fbank")
+    result = speech2merit(noisy)        # noisy: (samples,) float at 16 kHz
+    result.enhanced, result.posteriors, result.expert_usage
+
+The model comes from ``<model_dir>/config.yaml`` and a checkpoint (default
+``valid.macro_f1.best.pth``). A model trained on dumped features takes those
+features (``feats``, (T, L, D)) when given, else computes them with the upstream
+recorded in its config.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from merit.models.frontend import DumpedFrontend
+from merit.tasks.merit_task import MeritTask
+
+
+@dataclass
+class MeritResult:
+    enhanced: Optional[np.ndarray]          # (samples,) float32, or None without an SE head
+    posteriors: Optional[np.ndarray]        # (C,) class probabilities, or None without SER
+    expert_usage: Dict[str, np.ndarray]     # task -> (E,) fraction of frames per expert (top-1)
+
+
+class Speech2Merit:
+    def __init__(self, model_dir, checkpoint: str = "valid.macro_f1.best.pth", device: str = "cpu"):
+        model_dir = Path(model_dir)
+        for needed in (model_dir / "config.yaml", model_dir / checkpoint):
+            if not needed.exists():
+                raise FileNotFoundError(f"{needed}: not found (is {model_dir} a trained model dir?)")
+        self.model, self.args = MeritTask.build_model_from_file(
+            model_dir / "config.yaml", model_dir / checkpoint, device=device)
+        self.model.eval()
+        self.device = device
+        self.classes: List[str] = list(self.args.emotion_classes)
+        self._online = None  # built on first use, for dumped-feature models given audio only
+        self._dumped = isinstance(self.model.frontend, DumpedFrontend)
+
+    def _features(self, speech: torch.Tensor, lengths: torch.Tensor):
+        if self._online is None:
+            self._online = self.model.frontend.online_equivalent().to(self.device).eval()
+        return self._online(speech, lengths)
+
+    @torch.no_grad()
+    def __call__(self, noisy: np.ndarray, feats: Optional[np.ndarray] = None) -> MeritResult:
+        speech = torch.as_tensor(noisy, dtype=torch.float32, device=self.device)[None]
+        lengths = torch.tensor([speech.shape[1]], device=self.device)
+        inputs = dict(speech=speech, speech_lengths=lengths)
+        if self._dumped:
+            if feats is None:
+                hidden, hidden_lens = self._features(speech, lengths)
+            else:
+                hidden = torch.as_tensor(np.asarray(feats), device=self.device)[None]
+                hidden_lens = torch.tensor([hidden.shape[1]], device=self.device)
+            inputs.update(feats=hidden, feats_lengths=hidden_lens)
+        features, frame_lengths, moe_out = self.model.encode(**inputs)
+        enhanced = posteriors = None
+        if self.model.se_head is not None:
+            se_out = self.model.se_head(features["se"], frame_lengths, speech, lengths)
+            enhanced = self.model.se_head.enhance(se_out)[0].cpu().numpy()
+        if self.model.ser_head is not None:
+            logits = self.model.ser_head(features["ser"], frame_lengths)
+            posteriors = torch.softmax(logits, dim=-1)[0].cpu().numpy()
+        usage = {task: fraction.cpu().numpy() for task, fraction in moe_out.expert_fraction.items()}
+        return MeritResult(enhanced=enhanced, posteriors=posteriors, expert_usage=usage)
