@@ -45,6 +45,7 @@ setup(
         "merit-inference = merit.bin.merit_inference:main",
         "merit-infer = merit.bin.merit_infer:main",
         "merit-score = merit.bin.score:main",
+        "merit-make-tables = merit.bin.make_tables:main",
         "merit-bench-moe = merit.bin.bench_moe:main",
     ]},
 )

@@ -209,4 +209,6 @@ def test_stage_6_scores_and_writes_results(trained_recipe, run_tool):
     assert scores["se"]["noisy"]["ssnr"] < 0  # -5 dB mixtures
     results = (exp / "RESULTS.md").read_text()
     assert "## Environment" in results and "| test1_snr-5_unseen |" in results
-    assert (exp / "decode_test1_snr-5_unseen" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    for png in ("decode_test1_snr-5_unseen/confusion.png", "decode_test1_snr-5_unseen/spectrograms.png",
+                "expert_usage.png"):
+        assert (exp / png).read_bytes()[:4] == b"\x89PNG", png

@@ -253,6 +253,7 @@ stage_score() {
         python3 -m merit.bin.score --data_dir "data/${dset}" --decode_dir "${exp}/decode_${dset}" \
             --nj "${nj}"
     done
+    python3 -m merit.bin.plot_decodes "${exp}"
     python3 -m merit.bin.results_md "${exp}" > "${exp}/RESULTS.md.tmp"
     mv "${exp}/RESULTS.md.tmp" "${exp}/RESULTS.md"
     log "Wrote ${exp}/RESULTS.md:"
