@@ -256,8 +256,8 @@ stage_score() {
     python3 -m merit.bin.plot_decodes "${exp}"
     python3 -m merit.bin.results_md "${exp}" > "${exp}/RESULTS.md.tmp"
     mv "${exp}/RESULTS.md.tmp" "${exp}/RESULTS.md"
-    log "Wrote ${exp}/RESULTS.md:"
-    cat "${exp}/RESULTS.md" >&2
+    log "Wrote ${exp}/RESULTS.md; tables of every system in ${expdir}:"
+    python3 -m merit.bin.make_tables "${expdir}"/*
 }
 
 # run_stage <number> <description> <skip flag value> <function>
