@@ -9,6 +9,7 @@
 """
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -56,8 +57,16 @@ def plot_spectrograms(data_dir: Path, decode_dir: Path, num_utts: int) -> bool:
     return True
 
 
+def condition_then_snr(decode_dir: Path):
+    """Sort key: test sets named <test>_snr<S>_<condition> by condition, then SNR ascending."""
+    match = re.match(r"decode_(.*)_snr(-?[0-9.]+)_(\w+)$", decode_dir.name)
+    if match is None:
+        return (decode_dir.name, "", 0.0)
+    return (match.group(1), match.group(3), float(match.group(2)))
+
+
 def plot_expert_usage(exp_dir: Path) -> Path:
-    decodes = sorted(p for p in exp_dir.glob("decode_*") if p.is_dir())
+    decodes = sorted((p for p in exp_dir.glob("decode_*") if p.is_dir()), key=condition_then_snr)
     tasks = sorted({f.name[len("utt2expert_usage_"):] for d in decodes
                     for f in d.glob("utt2expert_usage_*")})
     if not tasks:
