@@ -28,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from merit.data.audio_io import SAMPLE_RATE, read_audio
 from merit.data.datadir import read_kv, write_kv
-from merit.utils.cli import str2bool
+from merit.utils.job_parts import (check_job, finished_parts, is_done, job_utterances, mark_done,
+                                   part_dir)
 
 log = logging.getLogger("dump_ssl")
 
@@ -72,10 +74,6 @@ def load_frontend(args):
                          layers=layers).to(device).eval()
 
 
-def part_dir(out_dir: Path, job: int, num_jobs: int) -> Path:
-    return out_dir / f"job{job}of{num_jobs}"
-
-
 def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
     import torch
 
@@ -85,7 +83,7 @@ def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
         log.info("%s was made with other settings: redoing it", part)
         for stale in part.iterdir():
             stale.unlink()
-    if (part / "done").is_file():
+    if is_done(part):
         log.info("%s is complete: nothing to do", part)
         return
     part.mkdir(parents=True, exist_ok=True)
@@ -118,7 +116,7 @@ def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
             "hidden_size": frontend.hidden_size, "downsample_rate": frontend.downsample_rate,
             "layers": frontend.layers, "dtype": args.dtype}
     (part / "feats_info.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
-    (part / "done").touch()
+    mark_done(part)
     rtf = compute_seconds / audio_seconds if audio_seconds else float("nan")
     log.info("%s: %d utterances (%d already there), %.1f s of audio, real-time factor %.4f",
              part, len(utts), reused, audio_seconds, rtf)
@@ -126,10 +124,7 @@ def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
 
 def merge(out_dir: Path, num_jobs: int) -> None:
     feats_scp, feats_shape, infos = {}, {}, []
-    for job in range(1, num_jobs + 1):
-        part = part_dir(out_dir, job, num_jobs)
-        if not (part / "done").is_file():
-            raise ValueError(f"{part}: part {job} of {num_jobs} is missing or incomplete")
+    for part in finished_parts(out_dir, num_jobs):
         feats_scp.update(read_kv(part / "feats.scp"))
         feats_shape.update(read_kv(part / "feats_shape"))
         infos.append((part / "feats_info.yaml").read_text())
@@ -153,15 +148,13 @@ def main(argv=None):
             for out_dir in args.out_dir:
                 merge(Path(out_dir), args.num_jobs)
             return 0
-        if args.num_jobs and not 1 <= args.job <= args.num_jobs:
-            raise ValueError(f"--job must be in 1..{args.num_jobs}, got {args.job}")
+        job, num_jobs = args.job or 1, args.num_jobs or 1
+        check_job(job, num_jobs)
         frontend = load_frontend(args)
         for data_dir, out_dir in zip(args.data_dir, args.out_dir):
             wav_scp = read_kv(Path(data_dir) / "wav.scp")
-            utts = sorted(wav_scp, key=lambda u: u.encode("utf-8"))
-            if args.num_jobs:
-                utts = utts[args.job - 1::args.num_jobs]
-            part = part_dir(Path(out_dir), args.job or 1, args.num_jobs or 1)
+            utts = job_utterances(wav_scp, job, num_jobs)
+            part = part_dir(Path(out_dir), job, num_jobs)
             dump_part(args, frontend, data_dir, utts, wav_scp, part)
             if not args.num_jobs:
                 merge(Path(out_dir), 1)

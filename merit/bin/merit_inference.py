@@ -21,11 +21,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from merit.data.audio_io import read_audio, write_audio
 from merit.data.datadir import read_kv, write_kv
-from merit.utils.cli import str2bool
+from merit.utils.job_parts import check_job, finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("merit_inference")
 
@@ -70,15 +71,12 @@ def decode(speech2merit, utts, wav_scp, feats_dir, out_dir: Path, part: Path) ->
     for name, table in tables.items():
         write_kv(part / name, table)
     (part / "classes").write_text("\n".join(speech2merit.classes) + "\n")
-    (part / "done").touch()
+    mark_done(part)
     log.info("%s: decoded %d utterances", part, len(utts))
 
 
 def merge(out_dir: Path, num_jobs: int) -> None:
-    parts = [out_dir / f"job{j}of{num_jobs}" for j in range(1, num_jobs + 1)]
-    for part in parts:
-        if not (part / "done").is_file():
-            raise ValueError(f"{part}: part missing or incomplete")
+    parts = finished_parts(out_dir, num_jobs)
     names = sorted({p.name for part in parts for p in part.iterdir()} - {"done", "classes"})
     for name in names:
         table = {}
@@ -103,18 +101,16 @@ def main(argv=None):
                 merge(Path(out_dir), args.num_jobs)
             return 0
         num_jobs, job = args.num_jobs or 1, args.job or 1
-        if not 1 <= job <= num_jobs:
-            raise ValueError(f"--job must be in 1..{num_jobs}, got {job}")
+        check_job(job, num_jobs)
         from merit.inference import Speech2Merit
 
         speech2merit = Speech2Merit(args.model_dir, args.checkpoint,
                                     device="cuda" if args.ngpu > 0 else "cpu")
         for data_dir, feats_dir, out_dir in zip(args.data_dir, feats_dirs, args.out_dir):
             wav_scp = read_kv(Path(data_dir) / "wav.scp")
-            utts = sorted(wav_scp, key=lambda u: u.encode("utf-8"))
             out_dir = Path(out_dir)
-            decode(speech2merit, utts[job - 1::num_jobs], wav_scp, feats_dir, out_dir,
-                   out_dir / f"job{job}of{num_jobs}")
+            decode(speech2merit, job_utterances(wav_scp, job, num_jobs), wav_scp, feats_dir,
+                   out_dir, part_dir(out_dir, job, num_jobs))
             if not args.num_jobs:
                 merge(out_dir, 1)
     except (ValueError, FileNotFoundError) as err:

@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 
+from espnet2.utils.types import str2bool
+
 from merit.data import msp_podcast
-from merit.utils.cli import str2bool
 
 
 def get_parser():

@@ -29,12 +29,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from merit.data.audio_io import SAMPLE_RATE, list_audio, read_audio, read_audio_cached, write_audio
 from merit.data.datadir import read_kv, write_datadir, write_kv
 from merit.data.noise_mixing import fit_noise, mix_at_snr
-from merit.utils.cli import str2bool
+from merit.utils.job_parts import finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("simulate_noise")
 OWN_FILES = ("wav.scp", "spk1.scp", "noise1.scp", "utt2snr", "utt2noise", "utt2category",
@@ -124,8 +125,8 @@ def simulate(utts, wav_scp, pool, snrs, audio_dir: Path, seed: int, category: st
     return out
 
 
-def part_dir(out_dir: Path, job: int) -> Path:
-    return out_dir.with_name(out_dir.name + ".parts") / str(job)
+def parts_root(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + ".parts")
 
 
 def summary(out_dir: Path, files: dict) -> str:
@@ -160,39 +161,30 @@ def main(argv=None):
 
 def run(args):
     clean_dir, out_dir = Path(args.clean_dir), Path(args.out_dir)
-    if args.num_jobs < 0 or (args.num_jobs and not args.merge and not 1 <= args.job <= args.num_jobs):
-        raise ValueError(f"--job must be in 1..{args.num_jobs}, got {args.job}")
     if args.merge:
-        if not args.num_jobs:
-            raise ValueError("--merge true needs --num_jobs")
         merged = {name: {} for name in OWN_FILES}
-        for job in range(1, args.num_jobs + 1):
-            part = part_dir(out_dir, job)
-            if not (part / "done").is_file():
-                raise ValueError(f"{part}: part {job} of {args.num_jobs} is missing or incomplete")
+        for part in finished_parts(parts_root(out_dir), args.num_jobs):
             for name in OWN_FILES:
                 merged[name].update(read_kv(part / name))
         write_set(clean_dir, out_dir, merged)
-        shutil.rmtree(out_dir.with_name(out_dir.name + ".parts"))
+        shutil.rmtree(parts_root(out_dir))
         log.info(summary(out_dir, merged))
         return
     wav_scp = read_kv(clean_dir / "wav.scp")
-    utts = sorted(wav_scp, key=lambda u: u.encode("utf-8"))
-    if not utts:
+    if not wav_scp:
         raise ValueError(f"{clean_dir / 'wav.scp'}: no utterances")
+    utts = job_utterances(wav_scp, args.job or 1, args.num_jobs or 1)
     snrs, pool = parse_snrs(args.snrs), load_pool(args.noise)
-    if args.num_jobs:
-        utts = utts[args.job - 1::args.num_jobs]
     own = simulate(utts, wav_scp, pool, snrs, Path(args.audio_dir), args.seed, args.category,
                    desc=f"{out_dir.name}" + (f" part {args.job}/{args.num_jobs}" if args.num_jobs else ""))
     if args.num_jobs:
-        part = part_dir(out_dir, args.job)
+        part = part_dir(parts_root(out_dir), args.job, args.num_jobs)
         if part.exists():
             shutil.rmtree(part)
         part.mkdir(parents=True)
         for name, table in own.items():
             write_kv(part / name, table)
-        (part / "done").touch()
+        mark_done(part)
         log.info("%s: part %d/%d: %d utterances", out_dir, args.job, args.num_jobs, len(utts))
     else:
         write_set(clean_dir, out_dir, own)

@@ -109,15 +109,15 @@ def build(downloads, out, dev_speakers: Sequence[str], test_speakers: Sequence[s
     downloads, out = Path(downloads), Path(out)
     speakers = read_speakers(downloads)
     split = assign_splits(list(speakers), dev_speakers, test_speakers)
-    tasks = []
-    for speaker, gender in speakers.items():
-        files = sorted((downloads / "speech" / speaker).glob("*.flac"))
-        if not files:
+    base_files = {}
+    for speaker in speakers:
+        base_files[speaker] = sorted((downloads / "speech" / speaker).glob("*.flac"))
+        if not base_files[speaker]:
             raise ValueError(f"{downloads / 'speech' / speaker}: no .flac files for speaker {speaker}")
-        tasks += [(str(f), speaker, gender, split[speaker], seed) for f in files]
     labels, params = [], []
     with replacing_dir(out) as tmp:
-        tasks = [task + (str(tmp / "Audios"),) for task in tasks]
+        tasks = [(str(f), speaker, gender, split[speaker], seed, str(tmp / "Audios"))
+                 for speaker, gender in speakers.items() for f in base_files[speaker]]
         with ProcessPoolExecutor(max_workers=max(1, nj)) as pool:
             for done, (rows, drawn) in enumerate(pool.map(_render_base, tasks, chunksize=4), 1):
                 labels += rows

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import soundfile as sf
 
@@ -84,17 +84,17 @@ def read_labels(root: Path) -> List[dict]:
     return rows
 
 
-def _audio_problem(path: Path) -> Optional[str]:
-    """None when ``path`` is readable audio, else what is wrong with it."""
+def _audio_info(path: Path) -> Tuple[object, Optional[str]]:
+    """(header, None) when ``path`` is readable audio, else (None, what is wrong with it)."""
     if not path.is_file():
-        return "missing"
+        return None, "missing"
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as err:
-        return f"unreadable ({err})"
+        return None, f"unreadable ({err})"
     if info.frames == 0:
-        return "unreadable (no samples)"
-    return None
+        return None, "unreadable (no samples)"
+    return info, None
 
 
 def prepare(root, out_dir, classes: Sequence[str] = ("A", "S", "H", "N"),
@@ -121,14 +121,13 @@ def prepare(root, out_dir, classes: Sequence[str] = ("A", "S", "H", "N"),
             report.dropped_class[emo] += 1
             continue
         path = audio_dir / name
-        problem = _audio_problem(path)
+        info, problem = _audio_info(path)
         if problem is not None:
             if not skip_missing:
                 raise CorpusError(f"{path}: {problem} (listed in {root / LABELS_CSV}; "
                                   "use --skip_missing true to skip such files)")
             (report.skipped_missing if problem == "missing" else report.skipped_unreadable).append(name)
             continue
-        info = sf.info(str(path))
         if info.samplerate != SAMPLE_RATE or info.channels != 1:
             converted = resample_dir / (Path(name).stem + ".wav")
             if not converted.is_file():

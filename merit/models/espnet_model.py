@@ -42,7 +42,7 @@ class MeritModel(AbsESPnetModel):
         if weights.numel() != num_classes:
             raise ValueError(f"{weights.numel()} class weights for {num_classes} classes")
         self.register_buffer("class_weights", weights, persistent=False)
-        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        self.reset_confusion()
 
     def encode(self, speech, speech_lengths, feats=None, feats_lengths=None):
         """Task features: ({task: (B, T, F)}, frame lengths (B,), MoE output)."""
@@ -98,4 +98,5 @@ class MeritModel(AbsESPnetModel):
         return {"feats": speech, "feats_lengths": speech_lengths}
 
     def reset_confusion(self) -> None:
+        """Start a new (C, C) SER confusion matrix (rows: reference), filled in eval mode."""
         self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)
