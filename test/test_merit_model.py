@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from fake_corpora import speechlike
+from merit.bin import compose_config
 from merit.tasks.merit_task import MeritTask
 from tiny_wavlm import make_tiny_wavlm
 
@@ -126,3 +127,26 @@ def test_single_task_systems(drop, kept):
     loss, stats, _ = model(**data)
     assert ("loss_ser" in stats) == (kept == "ser") and ("loss_se" in stats) == (kept == "se")
     assert list(model.moe.tasks) == [kept]
+
+
+# what each shipped system must be: (moe, tasks)
+SYSTEMS = {"sparse_merit": ("sparse", ["se", "ser"]), "dense_merit": ("dense", ["se", "ser"]),
+           "naive_mtl": ("shared", ["se", "ser"]), "ser_only": ("shared", ["ser"]),
+           "se_only": ("shared", ["se"])}
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_shipped_system_configs_build_and_learn(system, repo, tmp_path):
+    config = tmp_path / "train_config.yaml"
+    assert compose_config.main([str(repo / "egs/mini_emo/merit/conf/train.yaml"),
+                                str(repo / f"egs/TEMPLATE/merit/conf/systems/{system}.yaml"),
+                                "--out", str(config)]) == 0
+    args = MeritTask.get_parser().parse_args(["--config", str(config), "--frontend", "s3prl",
+                                              "--frontend_conf", "upstream=fbank"])
+    model = MeritTask.build_model(args)
+    moe, tasks = SYSTEMS[system]
+    assert args.moe == moe and list(model.moe.tasks) == tasks
+    loss, stats, _ = model(**batch())
+    loss.backward()
+    assert torch.isfinite(loss) and ("loss_se" in stats) == ("se" in tasks)
+    assert ("loss_ser" in stats) == ("ser" in tasks)

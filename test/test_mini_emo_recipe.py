@@ -11,6 +11,7 @@ import numpy as np
 import pyworld
 import pytest
 import soundfile as sf
+import yaml
 
 from merit.data import mini_emo
 from merit.data.datadir import read_kv
@@ -155,7 +156,7 @@ def test_stages_3_4_dump_features_and_train(trained_recipe):
         shapes = read_kv(dump / name / "feats_shape")
         assert shapes.keys() == read_kv(recipe_dir / "data" / name / "wav.scp").keys()
         assert all(s.endswith(",1,240") for s in shapes.values())
-    exp = recipe_dir / "exp" / "sparse_merit_fbank"
+    exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
     for name in ("config.yaml", "valid.macro_f1.best.pth", "1epoch.pth", "train.log"):
         assert (exp / name).exists(), name
     log = (exp / "train.log").read_text()
@@ -169,7 +170,7 @@ def test_stage_5_decodes_test_sets(trained_recipe, run_tool):
     res = run_tool(["./run.sh", "--stage", "5", "--stop_stage", "5", "--test_snrs", "-5"],
                    cwd=recipe_dir, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    exp = recipe_dir / "exp" / "sparse_merit_fbank"
+    exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
     for cond in ("seen", "unseen"):
         decode = exp / f"decode_test1_snr-5_{cond}"
         utts = read_kv(recipe_dir / "data" / f"test1_snr-5_{cond}" / "wav.scp")
@@ -195,7 +196,7 @@ def test_stage_5_decodes_test_sets(trained_recipe, run_tool):
 def test_stage_6_scores_and_writes_results(trained_recipe, run_tool):
     recipe_dir, _ = trained_recipe
     env = {"MERIT_VENV": str(recipe_dir.parents[2] / "test_env")}
-    exp = recipe_dir / "exp" / "sparse_merit_fbank"
+    exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
     if not (exp / "decode_test1_snr-5_unseen" / "utt2emo_hyp").exists():
         pytest.fail("stage 5 did not leave decodes (see test_stage_5_decodes_test_sets)")
     res = run_tool(["./run.sh", "--stage", "6", "--stop_stage", "6", "--test_snrs", "-5",
@@ -212,3 +213,81 @@ def test_stage_6_scores_and_writes_results(trained_recipe, run_tool):
     for png in ("decode_test1_snr-5_unseen/confusion.png", "decode_test1_snr-5_unseen/spectrograms.png",
                 "expert_usage.png"):
         assert (exp / png).read_bytes()[:4] == b"\x89PNG", png
+
+
+MATRIX = ["./run.sh", "--stage", "4", "--stop_stage", "6", "--systems", "ser_only cascade",
+          "--seeds", "1 2", "--test_snrs", "-5", "--test_conditions", "unseen",
+          "--parallel_runs", "2", "--train_args", "--max_epoch 1 --num_iters_per_epoch 2"]
+MATRIX_MODELS = [f"{m}_fbank_seed{s}" for s in (1, 2) for m in ("ser_only", "se_only", "ser_only_clean")]
+
+
+@pytest.fixture(scope="module")
+def matrix_recipe(trained_recipe, run_tool_module):
+    """A small experiment matrix (ser_only and the cascade, two seeds, two training steps
+    each) on top of stages 1-4; stage 3 is rerun for the cascade's clean training sets."""
+    recipe_dir, _ = trained_recipe
+    env = {"MERIT_VENV": str(recipe_dir.parents[2] / "test_env")}
+    res = run_tool_module(["./run.sh", "--stage", "3", *MATRIX[3:]], cwd=recipe_dir, env=env,
+                          timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return recipe_dir, env, res
+
+
+def test_cascade_enhances_then_classifies_the_enhanced_audio(matrix_recipe):
+    recipe_dir, _, _ = matrix_recipe
+    exp = recipe_dir / "exp"
+    test_set = "test1_snr-5_unseen"
+    for seed in (1, 2):
+        se_exp, cascade = exp / f"se_only_fbank_seed{seed}", exp / f"cascade_fbank_seed{seed}"
+        assert (cascade / "components").read_text() == (
+            f"enhancer: exp/se_only_fbank_seed{seed}\n"
+            f"classifier: exp/ser_only_clean_fbank_seed{seed} (trained on clean speech)\n")
+        # the classifier learned from the clean speech of the training mixtures
+        clean = read_kv(recipe_dir / "data" / "train_clean" / "wav.scp")
+        assert clean == read_kv(recipe_dir / "data" / "train_noisy" / "spk1.scp")
+        train_log = (exp / f"ser_only_clean_fbank_seed{seed}" / "train.log").read_text()
+        assert "data/train_clean/wav.scp,speech,sound" in train_log
+        # it classified features of the enhancer's output ...
+        enhanced = read_kv(se_exp / f"decode_{test_set}" / "enhanced.scp")
+        assert read_kv(se_exp / f"decode_{test_set}" / "data" / "wav.scp") == enhanced
+        feats = read_kv(se_exp / f"decode_{test_set}" / "feats" / "feats.scp")
+        assert feats.keys() == enhanced.keys()
+        decode = cascade / f"decode_{test_set}"
+        assert read_kv(decode / "enhanced.scp") == enhanced
+        assert read_kv(decode / "utt2emo_hyp").keys() == enhanced.keys()
+        # ... and is scored as one system: SER of the classifier, SE of the enhancer
+        scores = json.loads((decode / "scores.json").read_text())
+        assert scores["ser"]["count"] == 160 and "enhanced" in scores["se"]
+    config = yaml.safe_load((exp / "se_only_fbank_seed2" / "config.yaml").read_text())
+    assert config["seed"] == 2 and config["ser_head"] is None and config["moe"] == "shared"
+    assert (exp / "se_only_fbank_seed2" / "valid.loss.best.pth").exists()
+
+
+def test_matrix_tables_average_over_seeds(matrix_recipe):
+    recipe_dir, _, res = matrix_recipe
+    tables = (recipe_dir / "exp" / "tables_fbank.md").read_text()
+    assert tables in res.stderr
+    ser = tables.split("### SSNR")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in ser.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"system", "ser_only_fbank", "ser_only_fbank vs. cascade_fbank", "cascade_fbank"}
+    assert " ± " in rows["ser_only_fbank"] and " ± " in rows["cascade_fbank"]
+    assert "their significance tests use the first seed" in tables
+
+
+def test_second_matrix_call_does_no_training(matrix_recipe, run_tool):
+    recipe_dir, env, _ = matrix_recipe
+    exp = recipe_dir / "exp"
+    watched = [exp / m / "checkpoint.pth" for m in MATRIX_MODELS]
+    watched += [exp / f"cascade_fbank_seed{s}" / "decode_test1_snr-5_unseen" / "scores.json"
+                for s in (1, 2)]
+    before = [p.stat().st_mtime_ns for p in watched]
+    res = run_tool(MATRIX, cwd=recipe_dir, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [p.stat().st_mtime_ns for p in watched] == before
+    assert res.stderr.count("already complete, skipped") == 6
+    assert "merit.bin.merit_train" not in res.stderr and "Decoding 1 set" not in res.stderr
+    # changed settings on a trained experiment: a clear error, not a silent retrain
+    changed = MATRIX[:-1] + ["--max_epoch 2 --num_iters_per_epoch 2"]
+    res = run_tool(changed, cwd=recipe_dir, env=env, timeout=300)
+    assert res.returncode != 0
+    assert "was trained with other settings" in res.stderr and "--exp_suffix" in res.stderr

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -65,12 +66,13 @@ def condition_then_snr(decode_dir: Path):
     return (match.group(1), match.group(3), float(match.group(2)))
 
 
-def plot_expert_usage(exp_dir: Path) -> Path:
+def plot_expert_usage(exp_dir: Path) -> Optional[Path]:
+    """Write expert_usage.png; None when no decode has expert usage (no gated experts)."""
     decodes = sorted((p for p in exp_dir.glob("decode_*") if p.is_dir()), key=condition_then_snr)
     tasks = sorted({f.name[len("utt2expert_usage_"):] for d in decodes
                     for f in d.glob("utt2expert_usage_*")})
     if not tasks:
-        raise ValueError(f"{exp_dir}: no decode_*/utt2expert_usage_* files (run stage 5 first)")
+        return None
     fig = Figure(figsize=(3 + 2.5 * len(tasks), 1 + 0.35 * len(decodes)), constrained_layout=True)
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     for ax, task in zip(axes, tasks):
@@ -107,7 +109,10 @@ def main(argv=None):
             data_dir = Path(args.data_root) / decode_dir.name[len("decode_"):]
             if data_dir.is_dir() and plot_spectrograms(data_dir, decode_dir, args.num_utts):
                 print(f"plot_decodes: wrote {decode_dir / 'spectrograms.png'}", file=sys.stderr)
-        print(f"plot_decodes: wrote {plot_expert_usage(exp_dir)}", file=sys.stderr)
+        usage_png = plot_expert_usage(exp_dir)
+        print(f"plot_decodes: wrote {usage_png}" if usage_png else
+              f"plot_decodes: {exp_dir}: no decode_*/utt2expert_usage_* (no gated experts); "
+              "no expert_usage.png", file=sys.stderr)
     except ValueError as err:
         print(f"plot_decodes: error: {err}", file=sys.stderr)
         return 1

@@ -8,6 +8,11 @@ Writes to ``--decode_dir``: ``scores.json`` (means and counts), ``per_utt_se.tsv
 (ssnr, pesq, stoi, estoi, si_sdr of noisy and of enhanced, per utterance),
 ``per_utt_ser.tsv`` (reference, hypothesis), ``confusion.txt`` and
 ``confusion.png``. SE metrics compare with ``spk1.scp``, the clean reference.
+
+The noisy-input metrics are the same for every system scored on a set. With
+``--noisy_cache PATH`` they are kept in a TSV (``utt``, path, size and mtime_ns of
+the noisy and the clean file, then the metrics at full precision): rows whose files
+are unchanged are reused, all others computed, and the file rewritten for the set.
 """
 import argparse
 import json
@@ -27,6 +32,8 @@ from merit.metrics.confusion_plot import plot_confusion
 from merit.metrics.se import se_scores
 
 SE_METRICS = ("ssnr", "pesq", "stoi", "estoi", "si_sdr")
+STAMP_COLUMNS = ("noisy_path", "size", "mtime_ns", "clean_path", "clean_size", "clean_mtime_ns")
+CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_METRICS)
 
 
 def get_parser():
@@ -35,14 +42,19 @@ def get_parser():
     parser.add_argument("--data_dir", required=True, help="noisy set: wav.scp, spk1.scp, utt2emo")
     parser.add_argument("--decode_dir", required=True, help="enhanced.scp and/or utt2emo_hyp")
     parser.add_argument("--nj", type=int, default=1, help="parallel processes for SE metrics")
+    parser.add_argument("--noisy_cache", type=Path, default=None,
+                        help="TSV of the noisy-input SE metrics of this set, reused and updated")
     return parser
 
 
 def score_utterance(task):
-    """(utt, {noisy_<metric>: …, enhanced_<metric>: …}) for one utterance."""
+    """(utt, {noisy_<metric>: …, enhanced_<metric>: …}) for one utterance; a path of
+    None (noisy: cached, enhanced: absent) leaves its metrics out."""
     utt, clean_path, noisy_path, enhanced_path = task
     clean = read_audio(clean_path)
-    row = {f"noisy_{k}": v for k, v in se_scores(clean, read_audio(noisy_path)).items()}
+    row = {}
+    if noisy_path is not None:
+        row.update({f"noisy_{k}": v for k, v in se_scores(clean, read_audio(noisy_path)).items()})
     if enhanced_path is not None:
         enhanced = read_audio(enhanced_path)
         if enhanced.size != clean.size:
@@ -58,12 +70,62 @@ def nanmean(values):
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: a shared cache
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
-def score_se(data_dir: Path, decode_dir: Path, nj: int) -> dict:
+def file_stamp(path: str) -> tuple:
+    """(path, size, mtime_ns) of a file, as strings: what the noisy cache compares."""
+    try:
+        stat = os.stat(path)
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read audio: {err.strerror}") from err
+    return path, str(stat.st_size), str(stat.st_mtime_ns)
+
+
+def read_noisy_cache(path: Path) -> dict:
+    """{utt: (stamps, {noisy_<metric>: value})} from a noisy cache; {} when there is
+    none or, with a warning, when it cannot be parsed."""
+    if not path.exists():
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if not lines or lines[0] != CACHE_HEADER:
+            raise ValueError("not a noisy-input cache (header)")
+        cache = {}
+        for lineno, line in enumerate(lines[1:], 2):
+            fields = line.split("\t")
+            if len(fields) != 1 + len(STAMP_COLUMNS) + len(SE_METRICS):
+                raise ValueError(f"line {lineno}: {len(fields)} fields")
+            stamps, values = tuple(fields[1:1 + len(STAMP_COLUMNS)]), fields[1 + len(STAMP_COLUMNS):]
+            cache[fields[0]] = stamps, {f"noisy_{m}": float(v) for m, v in zip(SE_METRICS, values)}
+    except (OSError, ValueError) as err:
+        print(f"score: warning: {path}: unreadable ({err}); recomputing the noisy-input metrics",
+              file=sys.stderr)
+        return {}
+    return cache
+
+
+def write_noisy_cache(path: Path, utts, stamps: dict, rows: dict) -> None:
+    """The noisy cache of ``utts``, replacing the file as a whole."""
+    lines = [CACHE_HEADER]
+    lines += ["\t".join((utt,) + stamps[utt] + tuple(repr(rows[utt][f"noisy_{m}"]) for m in SE_METRICS))
+              for utt in utts]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "\n".join(lines) + "\n")
+
+
+def compute_rows(tasks, nj: int, desc: str) -> dict:
+    """{utt: row} of ``score_utterance`` over ``tasks``, in ``nj`` processes (none if no tasks)."""
+    if not tasks:
+        return {}
+    with ProcessPoolExecutor(max_workers=max(1, nj)) as pool:
+        return dict(tqdm(pool.map(score_utterance, tasks, chunksize=8), total=len(tasks),
+                         desc=desc, mininterval=5.0))
+
+
+def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None) -> dict:
     noisy, clean = read_kv(data_dir / "wav.scp"), read_kv(data_dir / "spk1.scp")
     enhanced_scp = decode_dir / "enhanced.scp"
     enhanced = read_kv(enhanced_scp) if enhanced_scp.is_file() else {}
@@ -71,12 +133,19 @@ def score_se(data_dir: Path, decode_dir: Path, nj: int) -> dict:
     if missing:
         raise ValueError(f"{enhanced_scp}: {len(missing)} utterance(s) not in {data_dir}, e.g. {missing[0]}")
     utts = c_sorted(noisy)
-    tasks = [(u, clean[u], noisy[u], enhanced.get(u)) for u in utts]
-    rows = {}
-    with ProcessPoolExecutor(max_workers=max(1, nj)) as pool:
-        for utt, row in tqdm(pool.map(score_utterance, tasks, chunksize=8), total=len(tasks),
-                             desc=f"scoring {decode_dir.name}", mininterval=5.0):
-            rows[utt] = row
+    cached, stamps = {}, {}
+    if noisy_cache is not None:
+        stamps = {u: file_stamp(noisy[u]) + file_stamp(clean[u]) for u in utts}
+        cache = read_noisy_cache(noisy_cache)
+        cached = {u: cache[u][1] for u in utts if u in cache and cache[u][0] == stamps[u]}
+        print(f"score: {decode_dir}: noisy-input metrics of {len(cached)}/{len(utts)} utterances "
+              f"from {noisy_cache}", file=sys.stderr)
+    tasks = [(u, clean[u], None if u in cached else noisy[u], enhanced.get(u)) for u in utts
+             if u not in cached or u in enhanced]
+    computed = compute_rows(tasks, nj, f"scoring {decode_dir.name}")
+    rows = {u: {**cached.get(u, {}), **computed.get(u, {})} for u in utts}
+    if noisy_cache is not None:
+        write_noisy_cache(noisy_cache, utts, stamps, rows)
     columns = [f"{which}_{m}" for which in ("noisy", "enhanced") for m in SE_METRICS
                if f"{which}_{m}" in rows[utts[0]]]
     lines = ["utt\t" + "\t".join(columns)]
@@ -124,7 +193,7 @@ def main(argv=None):
     try:
         if (decode_dir / "utt2emo_hyp").is_file():
             scores["ser"] = score_ser(data_dir, decode_dir)
-        scores["se"] = score_se(data_dir, decode_dir, args.nj)
+        scores["se"] = score_se(data_dir, decode_dir, args.nj, args.noisy_cache)
     except ValueError as err:
         print(f"score: error: {err}", file=sys.stderr)
         return 1

@@ -5,10 +5,15 @@
 #   1. data prep            local/data.sh → data/<set> (clean speech + utt2emo)
 #   2. noise simulation     noisy mixtures per set
 #   3. SSL feature dumping  dump/<upstream>/<set>/feats.scp
-#   4. training             exp/<system>/
-#   5. decoding             exp/<system>/decode_<set>/
-#   6. scoring              scores.json, RESULTS.md
+#   4. training             exp/<system>_<upstream>_seed<N>/ for every system and seed
+#   5. decoding             exp/<system>_<upstream>_seed<N>/decode_<set>/
+#   6. scoring              scores.json, RESULTS.md, the tables of every system
+#
+# Stages 4-6 skip what is already complete: a run whose settings are unchanged is
+# trained, decoded and scored once (markers train.done, decode.done, score.done hold
+# what each was made from), so an interrupted matrix is finished by running it again.
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(...) fails the script too
 
 log() {
     local fname=${BASH_SOURCE[1]##*/}
@@ -47,11 +52,16 @@ dump_dtype=float16   # float16 or float32
 dumpdir=dump         # dumped features go to ${dumpdir}/${upstream}/<set>
 
 # Training (stage 4)
-train_config=conf/train_sparse_merit.yaml
-system_tag=""        # experiment name; default <config name>_<upstream>
-train_args=""        # extra options for merit.bin.merit_train
+systems="sparse_merit"   # systems to run: conf/systems/<name>.yaml, or cascade
+seeds="1"                # one run per seed: exp/<system>_<upstream><exp_suffix>_seed<N>
+train_config=conf/train.yaml  # sizes and optimizer; merged with each system's file
+exp_suffix=""            # appended to the experiment names, e.g. _finetune
+cascade_ser_train=clean  # what the cascade's classifier trains on: clean, noisy or enhanced
+train_args=""            # extra options for merit.bin.merit_train
+parallel_runs=1          # runs of the matrix trained, decoded or scored at once
 expdir=exp
-inference_model=valid.macro_f1.best.pth  # checkpoint used by stage 5
+inference_model=""       # checkpoint decoded in stage 5 (default: from best_model_criterion)
+baselines="cascade naive_mtl"  # systems make_tables compares the others with (if run)
 
 help_message=$(cat << EOF
 Usage: $0 [options]
@@ -80,11 +90,16 @@ Options (defaults in brackets):
   --layers          # hidden states to keep, e.g. 0,6,12 ("${layers}" = all)
   --dump_dtype      # float16 or float32 (${dump_dtype})
   --dumpdir         # features go to <dumpdir>/<upstream>/<set> (${dumpdir})
-  --train_config    # training config (${train_config})
-  --system_tag      # experiment name ("${system_tag}" = <config name>_<upstream>)
+  --systems         # systems: conf/systems/<name>.yaml or cascade ("${systems}")
+  --seeds           # training seeds, one run each ("${seeds}")
+  --train_config    # sizes and optimizer, merged with each system (${train_config})
+  --exp_suffix      # experiments are <system>_<upstream><suffix>_seed<N> ("${exp_suffix}")
+  --cascade_ser_train # cascade classifier trains on clean, noisy or enhanced (${cascade_ser_train})
   --train_args      # extra options for merit.bin.merit_train ("${train_args}")
+  --parallel_runs   # runs trained/decoded/scored at once, each with nj/parallel_runs jobs (${parallel_runs})
   --expdir          # where experiments go (${expdir})
-  --inference_model # checkpoint decoded in stage 5 (${inference_model})
+  --inference_model # checkpoint decoded in stage 5 ("${inference_model}" = from the config)
+  --baselines       # make_tables baselines, those among --systems ("${baselines}")
   --config FILE     # read options from FILE (name=value lines)
   --help            # print this message
 
@@ -101,8 +116,21 @@ if [ $# -ne 0 ]; then
     echo "${help_message}" >&2
     exit 2
 fi
-for n in stage stop_stage nj ngpu; do
+for n in stage stop_stage nj ngpu parallel_runs; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || { log "Error: --${n} must be a non-negative integer, got '${!n}'"; exit 2; }
+done
+[ "${parallel_runs}" -ge 1 ] || { log "Error: --parallel_runs must be at least 1"; exit 2; }
+case "${ssl_mode}" in dumped|online) ;; *) log "Error: --ssl_mode must be dumped or online, got '${ssl_mode}'"; exit 2 ;; esac
+case "${cascade_ser_train}" in clean|noisy|enhanced) ;;
+    *) log "Error: --cascade_ser_train must be clean, noisy or enhanced, got '${cascade_ser_train}'"; exit 2 ;; esac
+for seed in ${seeds}; do
+    [[ "${seed}" =~ ^[0-9]+$ ]] || { log "Error: --seeds must be non-negative integers, got '${seed}'"; exit 2; }
+done
+[ -n "${seeds}" ] || { log "Error: --seeds is empty"; exit 2; }
+system_confs=conf/systems
+for system in ${systems}; do
+    [ "${system}" = cascade ] || [ -f "${system_confs}/${system}.yaml" ] || {
+        log "Error: unknown system '${system}': no ${system_confs}/${system}.yaml (or use cascade)"; exit 2; }
 done
 
 . ./path.sh
@@ -119,12 +147,95 @@ for dset in ${test_sets}; do
         done
     done
 done
-if [ -z "${system_tag}" ]; then
-    system_tag=$(basename "${train_config}" .yaml)
-    system_tag=${system_tag#train_}_${upstream}
-fi
-exp=${expdir}/${system_tag}
 feats_dir=${dumpdir}/${upstream}
+# Each run of the matrix gets nj / parallel_runs jobs (path.sh: one thread per job).
+run_nj=$(( nj / parallel_runs > 0 ? nj / parallel_runs : 1 ))
+
+# The cascade's classifier (a ser_only model, by what it trains on) and the cascade's
+# name: cascade (classifier trained on clean speech), cascade_noisy or cascade_enhanced.
+case "${cascade_ser_train}" in
+    clean) cascade_ser=ser_only_clean; cascade_name=cascade ;;
+    noisy) cascade_ser=ser_only; cascade_name=cascade_noisy ;;
+    enhanced) cascade_ser=ser_only_enhanced; cascade_name=cascade_enhanced ;;
+esac
+has_cascade=false
+for system in ${systems}; do [ "${system}" = cascade ] && has_cascade=true; done
+
+# exp_dir <model> <seed>
+exp_dir() {
+    echo "${expdir}/${1}_${upstream}${exp_suffix}_seed${2}"
+}
+
+# system_name <system>: its experiments' name (the cascade's says what its classifier learned from)
+system_name() {
+    if [ "$1" = cascade ]; then echo "${cascade_name}"; else echo "$1"; fi
+}
+
+# done_with <marker> <key>: whether <marker> records a step made from <key>
+done_with() {
+    [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
+
+# mark_done <marker> <key>
+mark_done() {
+    echo "$2" > "$1.tmp"
+    mv "$1.tmp" "$1"
+}
+
+# run_pool <function> <item>...: "<function> <item>" for every item, parallel_runs at
+# a time; fails (after all have ended) if any failed.
+run_pool() {
+    local fn=$1 item pid failed=0
+    shift
+    if [ "${parallel_runs}" -eq 1 ]; then
+        for item in "$@"; do "${fn}" "${item}"; done
+        return 0
+    fi
+    local pids=()
+    for item in "$@"; do
+        while [ "$(jobs -rp | wc -l)" -ge "${parallel_runs}" ]; do sleep 1; done
+        "${fn}" "${item}" &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+        wait "${pid}" || failed=$(( failed + 1 ))
+    done
+    [ "${failed}" -eq 0 ] || { log "Error: ${failed} of $# runs of ${fn} failed (their logs are above)"; exit 1; }
+}
+
+# derive_set <noisy set dir> <new dir> <wav.scp>: the set's labels and references with
+# other audio (the clean speech, or an enhancer's output) as its wav.scp
+derive_set() {
+    local src=$1 dst=$2 wav=$3 f
+    rm -rf "${dst}.tmp"
+    mkdir -p "${dst}.tmp"
+    for f in utt2spk spk2utt utt2emo utt2num_samples spk1.scp utt2snr utt2category; do
+        [ -f "${src}/${f}" ] && cp "${src}/${f}" "${dst}.tmp/${f}"
+    done
+    cp "${wav}" "${dst}.tmp/wav.scp"
+    rm -rf "${dst}"
+    mv "${dst}.tmp" "${dst}"
+}
+
+# dump_features <log dir> <jobs> <data dir> <out dir> [<data dir> <out dir> ...]:
+# one job set for all pairs, so each job loads the upstream once
+dump_features() {
+    local logdir=$1 jobs=$2 opts=(--upstream "${upstream}" --dtype "${dump_dtype}"
+                                  --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
+    shift 2
+    [ -n "${upstream_ckpt}" ] && opts+=(--upstream_ckpt "${upstream_ckpt}")
+    [ -n "${layers}" ] && opts+=(--layers "${layers}")
+    while [ $# -gt 0 ]; do
+        opts+=(--data_dir "$1" --out_dir "$2")
+        shift 2
+    done
+    opts+=(--num_jobs "${jobs}")
+    log "Dumping ${upstream} features (logs: ${logdir}/dump.*.log)"
+    # shellcheck disable=SC2154
+    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${jobs}" "${logdir}/dump.JOB.log" \
+        python3 -m merit.bin.dump_ssl "${opts[@]}" --job JOB
+    python3 -m merit.bin.dump_ssl "${opts[@]}" --merge true
+}
 
 stage_data_prep() {
     [ -x local/data.sh ] || { log "Error: local/data.sh is missing or not executable in ${PWD}"; exit 1; }
@@ -165,26 +276,25 @@ stage_noise_simulation() {
     done
 }
 stage_dump_ssl() {
+    local dset pairs=()
+    for dset in ${train_sim} ${valid_sim} ${test_sims}; do
+        pairs+=("data/${dset}" "${feats_dir}/${dset}")
+    done
+    if [ "${has_cascade}" = true ] && [ "${cascade_ser_train}" = clean ]; then
+        # The cascade's classifier learns from the clean speech of the training mixtures.
+        derive_set "data/${train_sim}" "data/${train_set}_clean" "data/${train_sim}/spk1.scp"
+        derive_set "data/${valid_sim}" "data/${valid_set}_clean" "data/${valid_sim}/spk1.scp"
+        pairs+=("data/${train_set}_clean" "${feats_dir}/${train_set}_clean"
+                "data/${valid_set}_clean" "${feats_dir}/${valid_set}_clean")
+    fi
     if [ "${ssl_mode}" = online ]; then
         log "ssl_mode=online: the model computes ${upstream} features itself; nothing to dump"
         return 0
     fi
-    local dset opts=(--upstream "${upstream}" --dtype "${dump_dtype}" --num_jobs "${nj}"
-                     --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
-    [ -n "${upstream_ckpt}" ] && opts+=(--upstream_ckpt "${upstream_ckpt}")
-    [ -n "${layers}" ] && opts+=(--layers "${layers}")
-    # One job set for all sets, so each job loads the upstream once.
-    for dset in ${train_sim} ${valid_sim} ${test_sims}; do
-        opts+=(--data_dir "data/${dset}" --out_dir "${feats_dir}/${dset}")
-    done
-    log "Dumping ${upstream} features to ${feats_dir}/ (logs: ${feats_dir}/log/dump.*.log)"
-    # shellcheck disable=SC2154
-    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${nj}" "${feats_dir}/log/dump.JOB.log" \
-        python3 -m merit.bin.dump_ssl "${opts[@]}" --job JOB
-    python3 -m merit.bin.dump_ssl "${opts[@]}" --merge true
+    dump_features "${feats_dir}/log" "${nj}" "${pairs[@]}"
 }
 
-# frontend_args: how the model gets its SSL features, from --ssl_mode
+# frontend_args <feats dir>: how the model gets its SSL features, from --ssl_mode
 frontend_args() {
     if [ "${ssl_mode}" = online ]; then
         echo "--frontend s3prl --frontend_conf upstream=${upstream}"
@@ -193,71 +303,280 @@ frontend_args() {
     else
         python3 -c 'import sys, yaml; i = yaml.safe_load(open(sys.argv[1]))
 print("--frontend dumped --frontend_conf num_layers=%d --frontend_conf hidden_size=%d --frontend_conf downsample_rate=%d --frontend_conf upstream=%s --frontend_conf dumped_layers=[%s]" % (i["num_layers"], i["hidden_size"], i["downsample_rate"], i["upstream"], ",".join(map(str, i["layers"]))))' \
-            "${feats_dir}/${train_sim}/feats_info.yaml"
+            "$1/feats_info.yaml"
         [ -n "${upstream_ckpt}" ] && echo "--frontend_conf path_or_url=${upstream_ckpt}"
     fi
     return 0
 }
 
-# data_args <train|valid> <set>: the data files of a set for merit.bin.merit_train
+# data_args <train|valid> <data dir> <feats dir>: a set's files for merit.bin.merit_train
 data_args() {
-    local mode=$1 dset=$2
-    echo "--${mode}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
-    echo "--${mode}_data_path_and_name_and_type data/${dset}/spk1.scp,speech_ref1,sound"
-    echo "--${mode}_data_path_and_name_and_type data/${dset}/utt2emo,emotion,text"
+    local mode=$1 data=$2 feats=$3
+    echo "--${mode}_data_path_and_name_and_type ${data}/wav.scp,speech,sound"
+    echo "--${mode}_data_path_and_name_and_type ${data}/spk1.scp,speech_ref1,sound"
+    echo "--${mode}_data_path_and_name_and_type ${data}/utt2emo,emotion,text"
     if [ "${ssl_mode}" != online ]; then
-        echo "--${mode}_data_path_and_name_and_type ${feats_dir}/${dset}/feats.scp,feats,npy"
+        echo "--${mode}_data_path_and_name_and_type ${feats}/feats.scp,feats,npy"
     fi
-    echo "--${mode}_shape_file data/${dset}/utt2num_samples"
+    echo "--${mode}_shape_file ${data}/utt2num_samples"
 }
 
-stage_train() {
-    case "${ssl_mode}" in dumped|online) ;; *) log "Error: --ssl_mode must be dumped or online"; exit 2 ;; esac
+# train_model <model> <seed> <train data> <train feats> <valid data> <valid feats> [<input key>]:
+# trains exp_dir <model> <seed> from conf/systems/<system>.yaml merged into
+# ${train_config}, unless it is already trained with the same settings (and, for data
+# another model made, the same <input key>: that model's)
+train_model() {
+    local model=$1 seed=$2 tr_data=$3 tr_feats=$4 cv_data=$5 cv_feats=$6 input_key=${7:-} exp args key
+    local system=${model%_clean}
+    system=${system%_enhanced}
+    exp=$(exp_dir "${model}" "${seed}")
     mkdir -p "${exp}"
-    local args
+    python3 -m merit.bin.compose_config "${train_config}" "${system_confs}/${system}.yaml" \
+        --set "seed=${seed}" --out "${exp}/train_config.yaml.new"
     # shellcheck disable=SC2046
-    args=$(frontend_args; data_args train "${train_sim}"; data_args valid "${valid_sim}")
-    log "Training ${exp} with ${train_config} (log: ${exp}/train.log)"
+    args=$(frontend_args "${tr_feats}"; data_args train "${tr_data}" "${tr_feats}"
+           data_args valid "${cv_data}" "${cv_feats}")
+    key=$( (cat "${exp}/train_config.yaml.new"; echo "${args} ${train_args} ${input_key}") | sha1sum | cut -c1-16)
+    if [ -f "${exp}/train.key" ] && [ "$(cat "${exp}/train.key")" != "${key}" ]; then
+        rm "${exp}/train_config.yaml.new"
+        log "Error: ${exp} was trained with other settings (config, data or --train_args changed);"
+        log "       remove ${exp}, or pick another --exp_suffix"
+        exit 1
+    fi
+    mv "${exp}/train_config.yaml.new" "${exp}/train_config.yaml"
+    if done_with "${exp}/train.done" "${key}"; then
+        log "Training ${exp}: already complete, skipped"
+        return 0
+    fi
+    mark_done "${exp}/train.key" "${key}"
+    local start=${SECONDS}
+    log "Training ${exp} on ${tr_data} (log: ${exp}/train.log)"
     # shellcheck disable=SC2086,SC2154
     ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
         python3 -m merit.bin.merit_train \
-            --config "${train_config}" \
+            --config "${exp}/train_config.yaml" \
             --output_dir "${exp}" \
             --ngpu "${ngpu}" \
             --multiprocessing_distributed "$([ "${ngpu}" -gt 1 ] && echo true || echo false)" \
-            --class_weights "data/${train_sim}/utt2emo" \
+            --class_weights "${tr_data}/utt2emo" \
             --resume true \
             ${args} ${train_args}
-    local best
-    for best in "${exp}"/*.best.pth; do
-        [ -e "${best}" ] && log "Trained: ${best} -> $(readlink "${best}")"
-    done
-    return 0
+    mark_done "${exp}/train.done" "${key}"
+    log "Trained ${exp} in $(( SECONDS - start )) s: $(cd "${exp}" && ls -- *.best.pth | tr '\n' ' ')"
 }
-stage_decode() {
-    local dset opts=(--model_dir "${exp}" --checkpoint "${inference_model}" --num_jobs "${nj}"
-                     --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
-    for dset in ${test_sims}; do
-        opts+=(--data_dir "data/${dset}" --out_dir "${exp}/decode_${dset}")
-        [ "${ssl_mode}" = online ] || opts+=(--feats_dir "${feats_dir}/${dset}")
+
+# inference_checkpoint <exp>: --inference_model, or the config's first best_model_criterion
+inference_checkpoint() {
+    if [ -n "${inference_model}" ]; then
+        echo "${inference_model}"
+        return 0
+    fi
+    python3 -c 'import sys, yaml
+crit = (yaml.safe_load(open(sys.argv[1])) or {}).get("best_model_criterion") or [["train", "loss"]]
+print("%s.%s.best.pth" % tuple(crit[0][:2]))' "$1/train_config.yaml"
+}
+
+# model_key <exp>: what a decode with <exp>'s model depends on
+model_key() {
+    [ -f "$1/train.done" ] || { log "Error: $1 is not trained (run stage 4)"; exit 1; }
+    echo "$(cat "$1/train.done") $(inference_checkpoint "$1")"
+}
+
+# decode <exp> <out root> <input key> <set> <data dir> <feats dir> ...: decode each set
+# with <exp>'s model into <out root>/decode_<set>, unless already done with this model
+# (and the same <input key>: that of the model that made the input, if one did)
+decode() {
+    local exp=$1 outroot=$2 key ckpt out opts=() todo=()
+    key="$(model_key "$1") $3"
+    ckpt=$(inference_checkpoint "${exp}")
+    shift 3
+    while [ $# -gt 0 ]; do
+        out=${outroot}/decode_$1
+        if ! done_with "${out}/decode.done" "${key}"; then
+            rm -rf "${out}"
+            opts+=(--data_dir "$2" --out_dir "${out}")
+            [ "${ssl_mode}" = online ] || opts+=(--feats_dir "$3")
+            todo+=("${out}")
+        fi
+        shift 3
     done
-    log "Decoding ${test_sims} with ${exp}/${inference_model} (logs: ${exp}/decode_log/decode.*.log)"
+    if [ ${#todo[@]} -eq 0 ]; then
+        log "Decoding with ${exp}/${ckpt}: every set already decoded, skipped"
+        return 0
+    fi
+    opts+=(--model_dir "${exp}" --checkpoint "${ckpt}" --num_jobs "${run_nj}"
+           --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
+    log "Decoding ${#todo[@]} set(s) with ${exp}/${ckpt} (logs: ${outroot}/decode_log/decode.*.log)"
     # shellcheck disable=SC2154
-    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${nj}" "${exp}/decode_log/decode.JOB.log" \
+    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${run_nj}" "${outroot}/decode_log/decode.JOB.log" \
         python3 -m merit.bin.merit_inference "${opts[@]}" --job JOB
     python3 -m merit.bin.merit_inference "${opts[@]}" --merge true
+    for out in "${todo[@]}"; do
+        mark_done "${out}/decode.done" "${key}"
+    done
 }
-stage_score() {
+
+# enhanced_sets <se exp> <set>...: data dirs (and dumped features) of <se exp>'s
+# enhanced output of each set, in its decode dirs; prints "<set> <data> <feats>"
+enhanced_sets() {
+    local se_exp=$1 dset dec triples=() todo=()
+    shift
+    for dset in "$@"; do
+        dec=${se_exp}/decode_${dset}
+        if ! done_with "${dec}/derived.done" "$(cat "${dec}/decode.done")"; then
+            derive_set "data/${dset}" "${dec}/data" "${dec}/enhanced.scp"
+            todo+=("${dec}/data" "${dec}/feats")
+        fi
+        triples+=("${dset}" "${dec}/data" "${dec}/feats")
+    done
+    if [ ${#todo[@]} -gt 0 ] && [ "${ssl_mode}" != online ]; then
+        dump_features "${se_exp}/decode_log" "${run_nj}" "${todo[@]}" >&2
+    fi
+    for dset in "$@"; do
+        dec=${se_exp}/decode_${dset}
+        mark_done "${dec}/derived.done" "$(cat "${dec}/decode.done")"
+    done
+    echo "${triples[@]}"
+}
+
+# matrix_models <train|decode>: "<model> <seed>" for every system and seed, each once.
+# A cascade trains its enhancer and its classifier (one trained on enhanced speech
+# waits for the enhancer: stage_train), and decodes the test sets with the enhancer.
+matrix_models() {
+    local seed system
+    for seed in ${seeds}; do
+        for system in ${systems}; do
+            if [ "${system}" = cascade ]; then
+                echo "se_only ${seed}"
+                if [ "$1" = train ] && [ "${cascade_ser}" != ser_only_enhanced ]; then
+                    echo "${cascade_ser} ${seed}"
+                fi
+            else
+                echo "${system} ${seed}"
+            fi
+        done
+    done | awk '!seen[$0]++'
+}
+
+# train_run "<model> <seed>"
+train_run() {
+    local model seed
+    read -r model seed <<< "$1"
+    case "${model}" in
+        ser_only_clean)
+            train_model "${model}" "${seed}" "data/${train_set}_clean" "${feats_dir}/${train_set}_clean" \
+                "data/${valid_set}_clean" "${feats_dir}/${valid_set}_clean" ;;
+        ser_only_enhanced)
+            local se_exp se_key sets tr_data tr_feats cv_data cv_feats
+            se_exp=$(exp_dir se_only "${seed}")
+            se_key=$(model_key "${se_exp}")
+            decode "${se_exp}" "${se_exp}" "" "${train_sim}" "data/${train_sim}" "${feats_dir}/${train_sim}" \
+                "${valid_sim}" "data/${valid_sim}" "${feats_dir}/${valid_sim}"
+            sets=$(enhanced_sets "${se_exp}" "${train_sim}" "${valid_sim}")
+            read -r _ tr_data tr_feats _ cv_data cv_feats <<< "${sets}"
+            train_model "${model}" "${seed}" "${tr_data}" "${tr_feats}" "${cv_data}" "${cv_feats}" "${se_key}" ;;
+        *)
+            train_model "${model}" "${seed}" "data/${train_sim}" "${feats_dir}/${train_sim}" \
+                "data/${valid_sim}" "${feats_dir}/${valid_sim}" ;;
+    esac
+}
+
+stage_train() {
+    local runs=() seed
+    mapfile -t runs < <(matrix_models train)
+    log "Training ${#runs[@]} model(s), ${parallel_runs} at a time: ${runs[*]/%/;}"
+    run_pool train_run "${runs[@]}"
+    if [ "${has_cascade}" = true ] && [ "${cascade_ser}" = ser_only_enhanced ]; then
+        runs=()
+        for seed in ${seeds}; do runs+=("ser_only_enhanced ${seed}"); done
+        run_pool train_run "${runs[@]}"
+    fi
+}
+
+# test_triples: "<set> <data dir> <feats dir>" of every test set
+test_triples() {
     local dset
     for dset in ${test_sims}; do
-        python3 -m merit.bin.score --data_dir "data/${dset}" --decode_dir "${exp}/decode_${dset}" \
-            --nj "${nj}"
+        echo "${dset} data/${dset} ${feats_dir}/${dset}"
     done
+}
+
+# decode_run "<model> <seed>": the test sets
+decode_run() {
+    local model seed exp
+    read -r model seed <<< "$1"
+    exp=$(exp_dir "${model}" "${seed}")
+    # shellcheck disable=SC2046
+    decode "${exp}" "${exp}" "" $(test_triples)
+}
+
+# cascade_run <seed>: the classifier decodes the enhancer's output of the test sets
+cascade_run() {
+    local seed=$1 se_exp se_key ser_exp exp sets dset
+    se_exp=$(exp_dir se_only "${seed}")
+    se_key=$(model_key "${se_exp}")
+    ser_exp=$(exp_dir "${cascade_ser}" "${seed}")
+    exp=$(exp_dir "${cascade_name}" "${seed}")
+    mkdir -p "${exp}"
+    printf 'enhancer: %s\nclassifier: %s (trained on %s speech)\n' \
+        "${se_exp}" "${ser_exp}" "${cascade_ser_train}" > "${exp}/components"
+    # shellcheck disable=SC2086
+    sets=$(enhanced_sets "${se_exp}" ${test_sims})
+    # shellcheck disable=SC2086
+    decode "${ser_exp}" "${exp}" "${se_key}" ${sets}
+    for dset in ${test_sims}; do  # SE: the enhancer's output
+        cp "${se_exp}/decode_${dset}/enhanced.scp" "${exp}/decode_${dset}/enhanced.scp"
+    done
+}
+
+stage_decode() {
+    local runs=() seed
+    mapfile -t runs < <(matrix_models decode)
+    run_pool decode_run "${runs[@]}"
+    if [ "${has_cascade}" = true ]; then
+        runs=()
+        for seed in ${seeds}; do runs+=("${seed}"); done
+        run_pool cascade_run "${runs[@]}"
+    fi
+}
+
+# score_run <exp>: scores of its test sets, its plots and RESULTS.md
+score_run() {
+    local exp=$1 dset dec changed=false
+    for dset in ${test_sims}; do
+        dec=${exp}/decode_${dset}
+        [ -f "${dec}/decode.done" ] || { log "Error: ${dec} is not decoded (run stage 5)"; exit 1; }
+        done_with "${dec}/score.done" "$(cat "${dec}/decode.done")" && continue
+        python3 -m merit.bin.score --data_dir "data/${dset}" --decode_dir "${dec}" \
+            --nj "${run_nj}" --noisy_cache "data/${dset}/noisy_se_scores.tsv"
+        mark_done "${dec}/score.done" "$(cat "${dec}/decode.done")"
+        changed=true
+    done
+    if [ "${changed}" = false ] && [ -f "${exp}/RESULTS.md" ]; then
+        log "Scoring ${exp}: every set already scored, skipped"
+        return 0
+    fi
     python3 -m merit.bin.plot_decodes "${exp}"
     python3 -m merit.bin.results_md "${exp}" > "${exp}/RESULTS.md.tmp"
     mv "${exp}/RESULTS.md.tmp" "${exp}/RESULTS.md"
-    log "Wrote ${exp}/RESULTS.md; tables of every system in ${expdir}:"
-    python3 -m merit.bin.make_tables "${expdir}"/*
+    log "Wrote ${exp}/RESULTS.md"
+}
+
+stage_score() {
+    local exps=() args=() system seed base tables
+    for seed in ${seeds}; do
+        for system in ${systems}; do exps+=("$(exp_dir "$(system_name "${system}")" "${seed}")"); done
+    done
+    run_pool score_run "${exps[@]}"
+    for base in ${baselines}; do
+        [[ " ${systems} " == *" ${base} "* ]] &&
+            args+=(--baseline "$(system_name "${base}")_${upstream}${exp_suffix}")
+    done
+    tables=${expdir}/tables_${upstream}${exp_suffix}.md
+    python3 -m merit.bin.make_tables "${exps[@]}" "${args[@]}" > "${tables}.tmp"
+    mv "${tables}.tmp" "${tables}"
+    log "Tables of ${systems// /, } over seed(s) ${seeds// /, } (also in ${tables}):"
+    cat "${tables}" >&2
 }
 
 # run_stage <number> <description> <skip flag value> <function>

@@ -3,8 +3,8 @@
 #
 #   egs/TEMPLATE/merit/setup.sh egs/<corpus>/merit
 #
-# Links merit.sh, path.sh, db.sh and utils to the template (so fixes reach every
-# recipe), copies cmd.sh and conf/ (site settings you may edit), writes a run.sh
+# Links merit.sh, path.sh, db.sh, utils and conf/systems to the template (so fixes reach
+# every recipe), copies cmd.sh and the rest of conf/ (settings you may edit), writes a run.sh
 # and a local/data.sh to fill in, and adds the corpus's variable to db.sh.
 set -euo pipefail
 
@@ -30,6 +30,8 @@ for f in merit.sh path.sh db.sh utils; do
 done
 cp "${template}/cmd.sh" "${target}/cmd.sh"
 cp -r "${template}/conf" "${target}/conf"
+rm -r "${target}/conf/systems"  # the system configs are shared, not copied
+ln -s "$(realpath --relative-to="${target}/conf" "${template}/conf/systems")" "${target}/conf/systems"
 
 cat > "${target}/run.sh" << EOF
 #!/usr/bin/env bash
