@@ -81,11 +81,12 @@ def slurm(run_tool, tmp_path):
 
 def test_options_map_to_sbatch_and_jobs_run(slurm):
     res = slurm("--gpu", "2", "--mem", "4G", "--num_threads", "3", "--time=1:00:00",
+                "--num_nodes", "2",
                 "JOB=1:3", "exp/log/x.JOB.log", "echo", "job", "JOB;", "sleep", "0.3")
     assert res.returncode == 0, res.stderr
     args = slurm.sbatch_args()
     for expected in ("--parsable", "--array=1-3", "--gres=gpu:2", "--mem=4G",
-                     "--cpus-per-task=3", "--time=1:00:00",
+                     "--cpus-per-task=3", "--time=1:00:00", "--nodes=2", "--ntasks-per-node=1",
                      "--output=exp/log/q/x.%a.out"):
         assert expected in args
     assert args[-1] == "exp/log/q/x.sh"

@@ -15,7 +15,7 @@ use Exporter qw(import);
 
 our @EXPORT_OK = qw(usage_error parse_job_args command_line value_options);
 
-my %VALUE_OPTIONS = map { $_ => 1 } qw(max-jobs-run gpu mem num-threads time config);
+my %VALUE_OPTIONS = map { $_ => 1 } qw(max-jobs-run gpu mem num-threads num-nodes time config);
 
 sub usage_error {
     my ($me, $msg) = @_;

@@ -14,7 +14,7 @@
 #
 # Options:
 #   --max-jobs-run M   run at most M jobs at once (default: number of CPUs)
-#   --gpu N, --mem X, --num_threads N, --time X, --config F
+#   --gpu N, --mem X, --num_threads N, --num_nodes N, --time X, --config F
 #                      accepted for compatibility with slurm.pl and ignored
 # Options may be written "--opt value" or "--opt=value".
 # Exit status: 0 if every job succeeded, 1 otherwise.

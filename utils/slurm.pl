@@ -16,6 +16,8 @@
 #   --gpu N            sbatch --gres=gpu:N        (0: no GPU)
 #   --mem X            sbatch --mem=X
 #   --num_threads N    sbatch --cpus-per-task=N
+#   --num_nodes N      sbatch --nodes=N --ntasks-per-node=1 (ESPnet's launcher: srun
+#                      then starts one training process per node)
 #   --time X           sbatch --time=X
 #   --max-jobs-run M   array throttle: at most M tasks at once (--array=1-N%M)
 #   --config F         file of "option value" lines giving defaults for the
@@ -129,6 +131,7 @@ push @sbatch, "--partition=$opt{partition}" if defined $opt{partition};
 push @sbatch, "--gres=gpu:$opt{gpu}" if $opt{gpu};
 push @sbatch, "--mem=$opt{mem}" if defined $opt{mem};
 push @sbatch, "--cpus-per-task=$opt{'num-threads'}" if defined $opt{'num-threads'};
+push @sbatch, "--nodes=$opt{'num-nodes'}", "--ntasks-per-node=1" if $opt{'num-nodes'};
 push @sbatch, "--time=$opt{time}" if defined $opt{time};
 push @sbatch, shellwords($ENV{MERIT_SLURM_EXTRA_ARGS}) if defined $ENV{MERIT_SLURM_EXTRA_ARGS};
 push @sbatch, $script;

@@ -21,6 +21,8 @@ def get_parser():
     parser.add_argument("--skip_missing", type=str2bool, default=False,
                         help="skip (and count) listed files that are missing or unreadable "
                              "instead of stopping (default: %(default)s)")
+    parser.add_argument("--suffix", default="",
+                        help="appended to the set names, e.g. _8class: train_8class, ...")
     parser.add_argument("--resample_dir", default=None,
                         help="where 16 kHz mono copies of other audio go "
                              "(default: <out>/local/audio_16k)")
@@ -32,7 +34,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s prep_msp_podcast: %(message)s")
     try:
         classes = msp_podcast.parse_classes(args.classes)
-        msp_podcast.prepare(args.corpus, args.out, classes, args.skip_missing, args.resample_dir)
+        msp_podcast.prepare(args.corpus, args.out, classes, args.skip_missing, args.resample_dir,
+                            args.suffix)
     except (msp_podcast.CorpusError, ValueError) as err:
         print(f"prep_msp_podcast: error: {err}", file=sys.stderr)
         return 1

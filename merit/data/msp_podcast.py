@@ -98,8 +98,8 @@ def _audio_info(path: Path) -> Tuple[object, Optional[str]]:
 
 
 def prepare(root, out_dir, classes: Sequence[str] = ("A", "S", "H", "N"),
-            skip_missing: bool = False, resample_dir=None) -> PrepReport:
-    """Write ``<out_dir>/{train,dev,test1,…}`` from the release at ``root``.
+            skip_missing: bool = False, resample_dir=None, suffix: str = "") -> PrepReport:
+    """Write ``<out_dir>/{train,dev,test1,…}<suffix>`` from the release at ``root``.
 
     Utterances whose EmoClass is not in ``classes`` are dropped and counted. A
     listed file that is missing or unreadable is an error naming it, unless
@@ -138,7 +138,7 @@ def prepare(root, out_dir, classes: Sequence[str] = ("A", "S", "H", "N"),
         speaker = row["SpkrID"].strip()
         # Kaldi needs a speaker per utterance; unknown ones become their own speaker.
         spk = utt if speaker.lower() in ("", UNKNOWN_SPEAKER) else f"spk{speaker}"
-        files = sets.setdefault(SPLIT_DIRS[row["Split_Set"]], {
+        files = sets.setdefault(SPLIT_DIRS[row["Split_Set"]] + suffix, {
             "wav.scp": {}, "utt2spk": {}, "utt2emo": {}, "utt2gender": {}})
         if utt in files["wav.scp"]:
             raise CorpusError(f"{root / LABELS_CSV}: {name} is listed twice")

@@ -25,6 +25,7 @@ stage=1              # first stage to run
 stop_stage=10000     # last stage to run
 nj=4                 # parallel jobs for data stages
 ngpu=0               # GPUs for training and decoding (0: CPU)
+num_nodes=1          # nodes for training (more than 1: Slurm, ngpu GPUs each)
 skip_data_prep=false # skip stages 1-3
 skip_train=false     # skip stage 4
 skip_eval=false      # skip stages 5-6
@@ -55,9 +56,11 @@ dumpdir=dump         # dumped features go to ${dumpdir}/${upstream}/<set>
 systems="sparse_merit"   # systems to run: conf/systems/<name>.yaml, or cascade
 seeds="1"                # one run per seed: exp/<system>_<upstream><exp_suffix>_seed<N>
 train_config=conf/train.yaml  # sizes and optimizer; merged with each system's file
+emotion_classes=""       # class codes, e.g. A,S,H,N (default: the config's emotion_classes)
 exp_suffix=""            # appended to the experiment names, e.g. _finetune
 cascade_ser_train=clean  # what the cascade's classifier trains on: clean, noisy or enhanced
 train_args=""            # extra options for merit.bin.merit_train
+init_from=""             # checkpoint each run starts from; {model} and {seed} are replaced
 parallel_runs=1          # runs of the matrix trained, decoded or scored at once
 expdir=exp
 inference_model=""       # checkpoint decoded in stage 5 (default: from best_model_criterion)
@@ -71,6 +74,7 @@ Options (defaults in brackets):
   --stop_stage      # last stage to run (${stop_stage})
   --nj              # parallel jobs for data stages (${nj})
   --ngpu            # GPUs for training and decoding, 0 = CPU (${ngpu})
+  --num_nodes       # nodes for training, each with ngpu GPUs; >1 needs slurm (${num_nodes})
   --skip_data_prep  # skip stages 1-3: data prep, noise, SSL dump (${skip_data_prep})
   --skip_train      # skip stage 4: training (${skip_train})
   --skip_eval       # skip stages 5-6: decoding, scoring (${skip_eval})
@@ -93,9 +97,11 @@ Options (defaults in brackets):
   --systems         # systems: conf/systems/<name>.yaml or cascade ("${systems}")
   --seeds           # training seeds, one run each ("${seeds}")
   --train_config    # sizes and optimizer, merged with each system (${train_config})
+  --emotion_classes # class codes in logit order, e.g. A,S,H,N ("${emotion_classes}" = the config's)
   --exp_suffix      # experiments are <system>_<upstream><suffix>_seed<N> ("${exp_suffix}")
   --cascade_ser_train # cascade classifier trains on clean, noisy or enhanced (${cascade_ser_train})
   --train_args      # extra options for merit.bin.merit_train ("${train_args}")
+  --init_from       # start each run from a checkpoint, e.g. exp/{model}_wavlm_large_seed{seed}/valid.macro_f1.best.pth ("${init_from}")
   --parallel_runs   # runs trained/decoded/scored at once, each with nj/parallel_runs jobs (${parallel_runs})
   --expdir          # where experiments go (${expdir})
   --inference_model # checkpoint decoded in stage 5 ("${inference_model}" = from the config)
@@ -116,7 +122,7 @@ if [ $# -ne 0 ]; then
     echo "${help_message}" >&2
     exit 2
 fi
-for n in stage stop_stage nj ngpu parallel_runs; do
+for n in stage stop_stage nj ngpu num_nodes parallel_runs; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || { log "Error: --${n} must be a non-negative integer, got '${!n}'"; exit 2; }
 done
 [ "${parallel_runs}" -ge 1 ] || { log "Error: --parallel_runs must be at least 1"; exit 2; }
@@ -331,11 +337,19 @@ train_model() {
     system=${system%_enhanced}
     exp=$(exp_dir "${model}" "${seed}")
     mkdir -p "${exp}"
+    local sets=(--set "seed=${seed}")
+    [ -n "${emotion_classes}" ] && sets+=(--set "emotion_classes=${emotion_classes}")
     python3 -m merit.bin.compose_config "${train_config}" "${system_confs}/${system}.yaml" \
-        --set "seed=${seed}" --out "${exp}/train_config.yaml.new"
+        "${sets[@]}" --out "${exp}/train_config.yaml.new"
     # shellcheck disable=SC2046
     args=$(frontend_args "${tr_feats}"; data_args train "${tr_data}" "${tr_feats}"
            data_args valid "${cv_data}" "${cv_feats}")
+    if [ -n "${init_from}" ]; then  # e.g. phase 2 (fine-tuning) from phase 1's model
+        local init=${init_from//\{model\}/${model}}
+        init=${init//\{seed\}/${seed}}
+        [ -f "${init}" ] || { log "Error: --init_from: ${init} does not exist (train that model first)"; exit 1; }
+        args+=" --init_param ${init}"
+    fi
     key=$( (cat "${exp}/train_config.yaml.new"; echo "${args} ${train_args} ${input_key}") | sha1sum | cut -c1-16)
     if [ -f "${exp}/train.key" ] && [ "$(cat "${exp}/train.key")" != "${key}" ]; then
         rm "${exp}/train_config.yaml.new"
@@ -351,13 +365,14 @@ train_model() {
     mark_done "${exp}/train.key" "${key}"
     local start=${SECONDS}
     log "Training ${exp} on ${tr_data} (log: ${exp}/train.log)"
+    # ESPnet's launcher runs ${cuda_cmd} with --gpu, and one process per GPU (and node)
     # shellcheck disable=SC2086,SC2154
-    ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
+    python3 -m espnet2.bin.launch \
+        --cmd "${cuda_cmd}" --log "${exp}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        --init_file_prefix "${exp}/.dist_init_" --multiprocessing_distributed true -- \
         python3 -m merit.bin.merit_train \
             --config "${exp}/train_config.yaml" \
             --output_dir "${exp}" \
-            --ngpu "${ngpu}" \
-            --multiprocessing_distributed "$([ "${ngpu}" -gt 1 ] && echo true || echo false)" \
             --class_weights "${tr_data}/utt2emo" \
             --resume true \
             ${args} ${train_args}

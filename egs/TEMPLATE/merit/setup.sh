@@ -67,7 +67,7 @@ EOF
 chmod +x "${target}/run.sh" "${target}/local/data.sh"
 
 if ! grep -q "^${db_var}=" "${template}/db.sh"; then
-    printf '%-17s # egs/%s/merit\n' "${db_var}=" "${corpus}" >> "${template}/db.sh"
+    printf '%-37s # egs/%s/merit\n' "${db_var}=\${${db_var}:-}" "${corpus}" >> "${template}/db.sh"
 fi
 
 echo "$0: created ${target}"

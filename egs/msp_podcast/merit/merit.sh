@@ -1,0 +1,1 @@
+../../TEMPLATE/merit/merit.sh

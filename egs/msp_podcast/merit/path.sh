@@ -1,0 +1,1 @@
+../../TEMPLATE/merit/path.sh
