@@ -154,8 +154,7 @@ for dset in ${test_sets}; do
     done
 done
 feats_dir=${dumpdir}/${upstream}
-# Each run of the matrix gets nj / parallel_runs jobs (path.sh: one thread per job).
-run_nj=$(( nj / parallel_runs > 0 ? nj / parallel_runs : 1 ))
+run_nj=${nj}  # jobs of each run; run_pool shares nj between the runs it runs at once
 
 # The cascade's classifier (a ser_only model, by what it trains on) and the cascade's
 # name: cascade (classifier trained on clean speech), cascade_noisy or cascade_enhanced.
@@ -189,11 +188,14 @@ mark_done() {
 }
 
 # run_pool <function> <item>...: "<function> <item>" for every item, parallel_runs at
-# a time; fails (after all have ended) if any failed.
+# a time, each with nj / (runs at once) jobs (path.sh: one thread per job); fails
+# (after all have ended) if any failed.
 run_pool() {
-    local fn=$1 item pid failed=0
+    local fn=$1 item pid failed=0 at_once
     shift
-    if [ "${parallel_runs}" -eq 1 ]; then
+    at_once=$(( $# < parallel_runs ? $# : parallel_runs ))
+    run_nj=$(( at_once > 0 && nj / at_once > 0 ? nj / at_once : 1 ))
+    if [ "${at_once}" -le 1 ]; then
         for item in "$@"; do "${fn}" "${item}"; done
         return 0
     fi
