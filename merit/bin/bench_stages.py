@@ -12,13 +12,18 @@ recipe's: ``egs/msp_podcast/merit/conf/train.yaml`` merged with
   ``dump_ssl`` runs it): the real-time factor;
 * stage 4, phase 1: a training step on dumped features (batch 32 × 25 × 1024):
   utterances per second;
-* stage 4, phase 2: a fine-tuning step with WavLM Large online (batch 8), fp32 and
-  with bf16 autocast (what ESPnet's ``--use_amp`` picks on GPUs that support bf16).
+* stage 4, phase 2: a fine-tuning step with WavLM Large online (batch 8), fp32 and,
+  on CUDA, with bf16 autocast (what ESPnet's ``--use_amp`` picks on GPUs that support
+  bf16; it is CUDA-only, so a CPU run measures fp32 alone).
+
+Each measure is printed as a table row as soon as it is taken (a CPU run of the full
+sizes takes tens of minutes).
 
 ``--tiny`` swaps in a 2-layer WavLM and small heads, to check the script on a CPU.
 """
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -122,8 +127,18 @@ def train_step(model, optimizer, data: dict, autocast):
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     device, samples = args.device, int(args.utt_seconds * RATE)
-    results = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-               "torch": torch.__version__, "utt_seconds": args.utt_seconds, "tiny": args.tiny}
+    results = {}
+
+    def record(key, value):
+        results[key] = value
+        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |",
+              flush=True)
+
+    print("| measure | value |\n|---|---|")
+    record("device", torch.cuda.get_device_name(0) if device == "cuda" else "cpu")
+    for key, value in (("torch", torch.__version__), ("utt_seconds", args.utt_seconds),
+                       ("tiny", args.tiny)):
+        record(key, value)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         ckpt = save_random_wavlm(WAVLM_TINY if args.tiny else WAVLM_LARGE, workdir / "wavlm.pt")
@@ -138,7 +153,7 @@ def main(argv=None) -> int:
             def forward():
                 wavlm(wav, wav_len)
             seconds = median_seconds(forward, device, args.repeats)
-        results["stage3_rtf"] = seconds / args.utt_seconds
+        record("stage3_rtf", seconds / args.utt_seconds)
         frames, layers, dim = hidden.shape[1:]
         del wavlm
 
@@ -147,7 +162,7 @@ def main(argv=None) -> int:
         model, optimizer = build_model(dumped, args.tiny, workdir)
         model.to(device).train()
         step = train_step(model, optimizer, batch(32, samples, device, (frames, layers, dim)), nullcontext)
-        results["stage4_phase1_utts_per_s"] = 32 / median_seconds(step, device, args.repeats)
+        record("stage4_phase1_utts_per_s", 32 / median_seconds(step, device, args.repeats))
         del model, optimizer
 
         online = ["--frontend", "s3prl", "--frontend_conf", "upstream=wavlm_local",
@@ -155,15 +170,16 @@ def main(argv=None) -> int:
         model, optimizer = build_model(online, args.tiny, workdir)
         model.to(device).train()
         data = batch(8, samples, device)
-        for name, autocast in (("fp32", nullcontext),
-                               ("bf16", lambda: torch.autocast(device, dtype=torch.bfloat16))):
-            step = train_step(model, optimizer, data, autocast)
-            results[f"stage4_phase2_{name}_utts_per_s"] = 8 / median_seconds(step, device, args.repeats)
+        precisions = [("fp32", nullcontext)]
         if device == "cuda":
-            results["max_memory_gb"] = torch.cuda.max_memory_allocated() / 2 ** 30
-    print("| measure | value |\n|---|---|")
-    for key, value in results.items():
-        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
+            precisions.append(("bf16", lambda: torch.autocast(device, dtype=torch.bfloat16)))
+        for name, autocast in precisions:
+            step = train_step(model, optimizer, data, autocast)
+            record(f"stage4_phase2_{name}_utts_per_s", 8 / median_seconds(step, device, args.repeats))
+        if device == "cuda":
+            record("max_memory_gb", torch.cuda.max_memory_allocated() / 2 ** 30)
+        else:
+            record("peak_rss_gb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return 0

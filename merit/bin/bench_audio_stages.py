@@ -1,0 +1,117 @@
+"""Time the CPU stages of a recipe that scale with the corpus: noise simulation (stage 2)
+and SE scoring (stage 6), as seconds of work per second of audio in one process.
+
+    python -m merit.bin.bench_audio_stages [--utt_seconds 6] [--out bench_audio.json]
+
+The audio is real speech: the shipped mini_emo recordings of each speaker joined into
+utterances of about ``--utt_seconds``, mixed with the shipped noise. Both stages run
+through their own command-line entry points, files and all:
+
+* stage 2: ``merit.bin.simulate_noise`` in one process (``--num_jobs`` splits it in a
+  recipe);
+* stage 6, first system of a test set: ``merit.bin.score --nj 1`` computes SSNR,
+  PESQ-WB, STOI, ESTOI and SI-SDR of the noisy input and of the "enhanced" output (the
+  mixture again, which costs the metrics the same) and fills the noisy-input cache;
+* stage 6, each further system: the same with the cache, so only the enhanced half.
+
+A real-time factor of 0.1 means an hour of audio takes 6 minutes of one core.
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from merit.bin import score, simulate_noise
+from merit.data.audio_io import SAMPLE_RATE, list_audio, read_audio, write_audio
+from merit.data.datadir import read_kv, write_datadir, write_kv
+
+DOWNLOADS = Path(__file__).resolve().parents[2] / "egs" / "mini_emo" / "merit" / "downloads"
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--utt_seconds", type=float, default=6.0,
+                        help="join each speaker's recordings into utterances of about this length")
+    parser.add_argument("--max_utts", type=int, default=0, help="use at most this many (0: all)")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    return parser
+
+
+def make_clean_set(out_dir: Path, audio_dir: Path, utt_seconds: float, max_utts: int) -> float:
+    """A clean data dir of the shipped speech joined per speaker; returns its seconds."""
+    by_speaker = defaultdict(list)
+    for path in list_audio(DOWNLOADS / "speech"):
+        by_speaker[path.parent.name].append(path)
+    wav_scp, utt2spk, total = {}, {}, 0
+    for speaker, paths in sorted(by_speaker.items()):
+        pieces = []
+        for path in paths:
+            pieces.append(read_audio(path))
+            if sum(p.size for p in pieces) >= utt_seconds * SAMPLE_RATE:
+                utt = f"{speaker}_{len(utt2spk):04d}"
+                wav_scp[utt] = audio_dir / f"{utt}.wav"
+                write_audio(wav_scp[utt], np.concatenate(pieces))
+                utt2spk[utt] = speaker
+                total += sum(p.size for p in pieces)
+                pieces = []
+            if max_utts and len(utt2spk) == max_utts:
+                break
+    write_datadir(out_dir, {"wav.scp": wav_scp, "utt2spk": utt2spk})
+    return total / SAMPLE_RATE
+
+
+def timed(main, argv) -> float:
+    """Wall seconds of ``main(argv)``; an error if it fails (it has said why)."""
+    start = time.perf_counter()
+    if main(argv):
+        raise RuntimeError(f"{main.__module__} failed")
+    return time.perf_counter() - start
+
+
+def fake_decode(decode_dir: Path, noisy_dir: Path) -> None:
+    """A decode dir whose "enhanced" audio is the noisy input (same cost to score)."""
+    wav_scp = read_kv(noisy_dir / "wav.scp")
+    decode_dir.mkdir(parents=True)
+    write_kv(decode_dir / "enhanced.scp", wav_scp)
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        seconds = make_clean_set(work / "clean", work / "audio" / "clean", args.utt_seconds,
+                                 args.max_utts)
+        noise = {p.stem: p for p in list_audio(DOWNLOADS / "noise" / "train")}
+        write_kv(work / "noise.scp", noise)
+        stage2 = timed(simulate_noise.main, [
+            "--clean_dir", str(work / "clean"), "--noise", str(work / "noise.scp"),
+            "--category", "seen", "--snrs", "-5 0 5 10", "--out_dir", str(work / "noisy"),
+            "--audio_dir", str(work / "audio" / "noisy")])
+        cache = work / "noisy" / "noisy_se_scores.tsv"
+        scoring = []
+        for system in ("first", "further"):
+            fake_decode(work / system, work / "noisy")
+            scoring.append(timed(score.main, ["--data_dir", str(work / "noisy"), "--decode_dir",
+                                              str(work / system), "--nj", "1",
+                                              "--noisy_cache", str(cache)]))
+        utts = len(read_kv(work / "clean" / "wav.scp"))
+    results = {"utterances": utts, "audio_seconds": round(seconds, 1),
+               "stage2_simulate_rtf": stage2 / seconds,
+               "stage6_score_first_system_rtf": scoring[0] / seconds,
+               "stage6_score_further_system_rtf": scoring[1] / seconds}
+    print("| measure | value |\n|---|---|")
+    for key, value in results.items():
+        print(f"| {key} | {value:.4g} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The benchmark scripts behind the recipes' time tables run and report every measure
+(their numbers are not checked: speed is measured by running them, not by tests)."""
+import json
+
+from merit.bin import bench_audio_stages, bench_stages
+
+
+def test_audio_stages_benchmark_reports_each_cpu_stage(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench_audio_stages.main(["--max_utts", "2", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["utterances"] == 2 and results["audio_seconds"] >= 2 * 6.0
+    printed = capsys.readouterr().out
+    for stage in ("stage2_simulate_rtf", "stage6_score_first_system_rtf",
+                  "stage6_score_further_system_rtf"):
+        assert results[stage] > 0, stage
+        assert f"| {stage} |" in printed
+
+
+def test_gpu_stages_benchmark_runs_tiny_on_cpu(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench_stages.main(["--device", "cpu", "--tiny", "--repeats", "1", "--utt_seconds", "1",
+                              "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["tiny"] is True and results["device"] == "cpu"
+    printed = capsys.readouterr().out
+    for measure in ("stage3_rtf", "stage4_phase1_utts_per_s", "stage4_phase2_fp32_utts_per_s",
+                    "peak_rss_gb"):
+        assert results[measure] > 0, measure
+        assert f"| {measure} |" in printed
+    assert "stage4_phase2_bf16_utts_per_s" not in results  # ESPnet's autocast is CUDA-only
