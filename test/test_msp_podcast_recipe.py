@@ -133,14 +133,19 @@ def test_interrupted_dump_resumes_without_redoing_finished_parts(recipe, full_ru
     assert (dump / "feats.scp").is_file() and (second / "done").is_file()
 
 
-def test_eight_classes(recipe, full_run, run_tool):
+def test_eight_classes_with_online_features(recipe, full_run, run_tool):
     recipe_dir, env, _, run = recipe
     res = run_tool(["./run.sh", "--classes", "A,S,H,U,F,D,C,N", *run[1:], "--stop_stage", "4",
-                    "--systems", "ser_only", "--test_sets", ""], cwd=recipe_dir, env=env, timeout=900)
+                    "--systems", "ser_only", "--test_sets", "", "--ssl_mode", "online"],
+                   cwd=recipe_dir, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "nothing to dump" in res.stderr
+    assert (recipe_dir / "data" / "train_ASHUFDCN_noisy" / "wav.scp").is_file()
+    assert not (recipe_dir / "dump" / "wavlm_local" / "train_ASHUFDCN_noisy").exists()
     data = recipe_dir / "data" / "train_ASHUFDCN"
     assert set(read_kv(data / "utt2emo").values()) == set("ASHUFDCN")
     assert read_kv(recipe_dir / "data" / "train" / "utt2emo").keys() < read_kv(data / "utt2emo").keys()
     exp = recipe_dir / "exp" / "ser_only_wavlm_local_ASHUFDCN_seed1"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["emotion_classes"] == list("ASHUFDCN") and len(config["class_weights"]) == 8
+    assert config["frontend"] == "s3prl" and config["frontend_conf"]["upstream"] == "wavlm_local"

@@ -17,7 +17,8 @@ recipe's: ``egs/msp_podcast/merit/conf/train.yaml`` merged with
   bf16; it is CUDA-only, so a CPU run measures fp32 alone).
 
 Each measure is printed as a table row as soon as it is taken (a CPU run of the full
-sizes takes tens of minutes).
+sizes takes tens of minutes). Memory: the peak GPU memory allocated on CUDA, the
+peak resident memory of the whole process on a CPU.
 
 ``--tiny`` swaps in a 2-layer WavLM and small heads, to check the script on a CPU.
 """
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
         model.to(device).train()
         step = train_step(model, optimizer, batch(32, samples, device, (frames, layers, dim)), nullcontext)
         record("stage4_phase1_utts_per_s", 32 / median_seconds(step, device, args.repeats))
-        del model, optimizer
+        del model, optimizer, step  # the step holds both and the batch
 
         online = ["--frontend", "s3prl", "--frontend_conf", "upstream=wavlm_local",
                   "--frontend_conf", f"path_or_url={ckpt}", "--frontend_conf", "freeze=false"]
