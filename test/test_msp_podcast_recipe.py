@@ -1,5 +1,6 @@
 """egs/msp_podcast/merit end to end on CPU: a generated tree in the release layout, noise
-corpora in their own layouts, and a tiny random WavLM standing in for WavLM Large."""
+corpora in their own layouts, and a tiny random WavLM standing in for WavLM Large: the
+recipe's default upstream wavlm_large, loaded from a local file with --upstream_ckpt."""
 import json
 import shutil
 from pathlib import Path
@@ -48,7 +49,7 @@ def recipe(tmp_path_factory, run_tool_module):
     env.update({k: v for k, v in corpora.items() if k.isupper()})
     recipe_dir = root / "tree" / "egs" / "msp_podcast" / "merit"
     ckpt = make_tiny_wavlm(root / "tiny_wavlm.pt")
-    run = ["./run.sh", "--skip_missing", "true", "--ngpu", "0", "--nj", "2", "--upstream", "wavlm_local",
+    run = ["./run.sh", "--skip_missing", "true", "--ngpu", "0", "--nj", "2",
            "--upstream_ckpt", str(ckpt), "--test_snrs", "-5", "--test_conditions", "unseen",
            "--train_args", SMALL]
     return recipe_dir, env, corpora, run
@@ -91,16 +92,16 @@ def test_stages_1_to_6_on_cpu_with_a_tiny_wavlm(recipe, full_run):
     assert set(read_kv(data / "train" / "utt2emo").values()) == set("ASHN")
     for split in ("dev", "test1", "test2", "test3"):
         assert (data / split / "wav.scp").is_file(), split
-    info = yaml.safe_load((recipe_dir / "dump" / "wavlm_local" / "train_noisy" / "feats_info.yaml").read_text())
+    info = yaml.safe_load((recipe_dir / "dump" / "wavlm_large" / "train_noisy" / "feats_info.yaml").read_text())
     assert info["num_layers"] == 3 and info["hidden_size"] == 32 and info["downsample_rate"] == 320
-    exp = recipe_dir / "exp" / "sparse_merit_wavlm_local_seed1"
+    exp = recipe_dir / "exp" / "sparse_merit_wavlm_large_seed1"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["emotion_classes"] == ["A", "S", "H", "N"] and config["optim_conf"]["lr"] == 5e-5
     assert config["moe_conf"]["num_experts"] == 3 and config["moe_conf"]["top_k"] == 1
     for name in TEST_SETS:
         scores = json.loads((exp / f"decode_{name}" / "scores.json").read_text())
         assert "macro_f1" in scores["ser"] and "pesq" in scores["se"]["enhanced"], name
-    assert "| sparse_merit_wavlm_local |" in (recipe_dir / "exp" / "tables_wavlm_local.md").read_text()
+    assert "| sparse_merit_wavlm_large |" in (recipe_dir / "exp" / "tables_wavlm_large.md").read_text()
 
 
 def test_noise_pools_follow_the_documented_split(recipe, full_run):
@@ -117,7 +118,7 @@ def test_noise_pools_follow_the_documented_split(recipe, full_run):
 
 def test_interrupted_dump_resumes_without_redoing_finished_parts(recipe, full_run, run_tool):
     recipe_dir, env, _, run = recipe
-    dump = recipe_dir / "dump" / "wavlm_local" / "train_noisy"
+    dump = recipe_dir / "dump" / "wavlm_large" / "train_noisy"
     first, second = dump / "job1of2", dump / "job2of2"
     kept = sorted(first.glob("*.npy")) + sorted(second.glob("*.npy"))[1:]
     before = {p: p.stat().st_mtime_ns for p in kept}
@@ -128,7 +129,7 @@ def test_interrupted_dump_resumes_without_redoing_finished_parts(recipe, full_ru
     res = run_tool(run + ["--stage", "3", "--stop_stage", "3"], cwd=recipe_dir, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in kept} == before
-    logs = "".join(p.read_text() for p in (recipe_dir / "dump" / "wavlm_local" / "log").glob("dump.*.log"))
+    logs = "".join(p.read_text() for p in (recipe_dir / "dump" / "wavlm_large" / "log").glob("dump.*.log"))
     assert "job1of2 is complete: nothing to do" in logs
     assert (dump / "feats.scp").is_file() and (second / "done").is_file()
 
@@ -141,11 +142,11 @@ def test_eight_classes_with_online_features(recipe, full_run, run_tool):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "nothing to dump" in res.stderr
     assert (recipe_dir / "data" / "train_ASHUFDCN_noisy" / "wav.scp").is_file()
-    assert not (recipe_dir / "dump" / "wavlm_local" / "train_ASHUFDCN_noisy").exists()
+    assert not (recipe_dir / "dump" / "wavlm_large" / "train_ASHUFDCN_noisy").exists()
     data = recipe_dir / "data" / "train_ASHUFDCN"
     assert set(read_kv(data / "utt2emo").values()) == set("ASHUFDCN")
     assert read_kv(recipe_dir / "data" / "train" / "utt2emo").keys() < read_kv(data / "utt2emo").keys()
-    exp = recipe_dir / "exp" / "ser_only_wavlm_local_ASHUFDCN_seed1"
+    exp = recipe_dir / "exp" / "ser_only_wavlm_large_ASHUFDCN_seed1"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["emotion_classes"] == list("ASHUFDCN") and len(config["class_weights"]) == 8
-    assert config["frontend"] == "s3prl" and config["frontend_conf"]["upstream"] == "wavlm_local"
+    assert config["frontend"] == "s3prl" and config["frontend_conf"]["upstream"] == "wavlm_large"

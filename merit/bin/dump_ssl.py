@@ -48,7 +48,8 @@ def get_parser():
                         help="dump/<upstream>/<set>, one per --data_dir")
     parser.add_argument("--upstream", default="fbank", help="s3prl upstream name")
     parser.add_argument("--upstream_ckpt", default=None,
-                        help="checkpoint for *_local upstreams (e.g. wavlm_local)")
+                        help="checkpoint file or URL: for *_local upstreams, or loaded "
+                        "instead of the download of a named one (wavlm_large)")
     parser.add_argument("--layers", default=None, help="comma-separated hidden states, default all")
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"))
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first CUDA device")

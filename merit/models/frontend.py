@@ -2,7 +2,9 @@
 
 ``S3PRLFrontend`` runs any s3prl upstream (``wavlm_large``, ``fbank``, or a local
 checkpoint through ``wavlm_local`` with ``path_or_url``), frozen or fine-tuned.
-``DumpedFrontend`` passes through hidden states written by ``merit.bin.dump_ssl``.
+A named upstream with ``path_or_url`` (``wavlm_large`` + a file) loads that file
+through its family's entry (``s3prl_entry``). ``DumpedFrontend`` passes through
+hidden states written by ``merit.bin.dump_ssl``.
 """
 import logging
 from typing import List, Optional, Sequence, Tuple
@@ -26,12 +28,37 @@ def select_layers(num_layers: int, layers: Optional[Sequence[int]]) -> List[int]
     return layers
 
 
+CHECKPOINT_SUFFIXES = ("_local", "_url", "_custom")
+
+
+def s3prl_entry(upstream: str, path_or_url: Optional[str], available: Sequence[str]) -> str:
+    """The s3prl hub entry that loads ``upstream`` from ``path_or_url``.
+
+    s3prl's named entries (``wavlm_large``) ignore a given checkpoint and fetch their
+    own, so with a checkpoint a named entry becomes its family's loader, the one the
+    named entry itself calls with the file it downloads: ``wavlm_large`` + a file is
+    ``wavlm_local``, + an http(s) URL ``wavlm_url``. Entries that take a checkpoint
+    (``*_local``, ``*_url``, ``*_custom``) and calls without one are left as they are.
+    """
+    if path_or_url is None or upstream.endswith(CHECKPOINT_SUFFIXES):
+        return upstream
+    suffix = "_url" if str(path_or_url).startswith(("http://", "https://")) else "_local"
+    parts = upstream.split("_")
+    for end in range(len(parts), 0, -1):
+        entry = "_".join(parts[:end]) + suffix
+        if entry in available:
+            return entry
+    raise ValueError(f"upstream {upstream} takes no checkpoint ({path_or_url} given): "
+                     f"s3prl has no {parts[0]}{suffix} entry to load it with")
+
+
 class S3PRLFrontend(AbsFrontend):
     """An s3prl upstream; hidden states stacked over layers.
 
     Args:
         upstream: s3prl name (``wavlm_large``, ``fbank``, ``wavlm_local`` …).
-        path_or_url: checkpoint for ``*_local`` / ``*_url`` upstreams.
+        path_or_url: checkpoint: required by ``*_local`` / ``*_url`` upstreams; with a
+            named one (``wavlm_large``) it is loaded instead of s3prl's download.
         freeze: no gradients into the upstream, run it in eval mode.
         layers: hidden-state indices to keep (default: all, 25 for WavLM Large).
     When fine-tuning (``freeze: false``) a CNN waveform encoder, if the upstream
@@ -43,7 +70,10 @@ class S3PRLFrontend(AbsFrontend):
         super().__init__()
         from s3prl.nn import S3PRLUpstream
 
-        self.upstream = S3PRLUpstream(upstream, path_or_url=path_or_url)
+        entry = s3prl_entry(upstream, path_or_url, S3PRLUpstream.available_names())
+        if entry != upstream:
+            log.info("upstream %s from %s: loading it through s3prl's %s", upstream, path_or_url, entry)
+        self.upstream = S3PRLUpstream(entry, path_or_url=path_or_url)
         self.freeze = freeze
         self.layers = select_layers(self.upstream.num_layers, layers)
         sizes = {self.upstream.hidden_sizes[i] for i in self.layers}

@@ -47,7 +47,7 @@ audio_dump=dump/audio         # where the simulated wavs go
 # SSL features (stage 3)
 ssl_mode=dumped      # dumped: stage 3 dumps features; online: the model computes them
 upstream=fbank       # s3prl upstream (wavlm_large, fbank, wavlm_local, ...)
-upstream_ckpt=""     # checkpoint for *_local upstreams
+upstream_ckpt=""     # checkpoint file or URL: for *_local upstreams, or instead of the download of a named one
 layers=""            # hidden states to keep, e.g. 0,6,12 (default: all)
 dump_dtype=float16   # float16 or float32
 dumpdir=dump         # dumped features go to ${dumpdir}/${upstream}/<set>
@@ -90,7 +90,7 @@ Options (defaults in brackets):
   --audio_dump      # where simulated audio goes (${audio_dump})
   --ssl_mode        # dumped (stage 3 dumps features) or online (${ssl_mode})
   --upstream        # s3prl upstream (${upstream})
-  --upstream_ckpt   # checkpoint for *_local upstreams ("${upstream_ckpt}")
+  --upstream_ckpt   # checkpoint file or URL; with a named upstream (wavlm_large) it replaces the download ("${upstream_ckpt}")
   --layers          # hidden states to keep, e.g. 0,6,12 ("${layers}" = all)
   --dump_dtype      # float16 or float32 (${dump_dtype})
   --dumpdir         # features go to <dumpdir>/<upstream>/<set> (${dumpdir})
