@@ -24,8 +24,8 @@ def test_gpu_stages_benchmark_runs_tiny_on_cpu(tmp_path, capsys):
     results = json.loads(out.read_text())
     assert results["tiny"] is True and results["device"] == "cpu"
     printed = capsys.readouterr().out
-    for measure in ("stage3_rtf", "stage4_phase1_utts_per_s", "stage4_phase2_fp32_utts_per_s",
-                    "peak_rss_gb"):
+    for measure in ("stage3_rtf", "stage4_phase1_utts_per_s", "stage5_rtf",
+                    "stage4_phase2_fp32_utts_per_s", "peak_rss_gb"):
         assert results[measure] > 0, measure
         assert f"| {measure} |" in printed
     assert "stage4_phase2_bf16_utts_per_s" not in results  # ESPnet's autocast is CUDA-only

@@ -12,6 +12,9 @@ recipe's: ``egs/msp_podcast/merit/conf/train.yaml`` merged with
   ``dump_ssl`` runs it): the real-time factor;
 * stage 4, phase 1: a training step on dumped features (batch 32 × 25 × 1024):
   utterances per second;
+* stage 5: decoding one utterance from its dumped features with the phase-1 model,
+  through ``merit.inference.Speech2Merit`` as ``merit.bin.merit_inference`` does:
+  the real-time factor;
 * stage 4, phase 2: a fine-tuning step with WavLM Large online (batch 8), fp32 and,
   on CUDA, with bf16 autocast (what ESPnet's ``--use_amp`` picks on GPUs that support
   bf16; it is CUDA-only, so a CPU run measures fp32 alone).
@@ -32,10 +35,14 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import merit  # noqa: F401  (torchaudio shim before s3prl)
+from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
+
 from merit.bin import compose_config
+from merit.inference import Speech2Merit
 from merit.tasks.merit_task import MeritTask
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,7 +91,16 @@ def build_model(frontend_args, tiny: bool, workdir: Path):
     args = MeritTask.get_parser().parse_args(["--config", str(config), *frontend_args,
                                               *(TINY_SIZES if tiny else [])])
     model = MeritTask.build_model(args)
-    return model, MeritTask.build_optimizers(args, model)[0]
+    return model, MeritTask.build_optimizers(args, model)[0], args
+
+
+def decoder(model, args, device: str, workdir: Path) -> Speech2Merit:
+    """Stage 5's decoder of ``model``: saved as a model dir, loaded as merit_inference does."""
+    model_dir = workdir / "decode_model"
+    model_dir.mkdir()
+    (model_dir / "config.yaml").write_text(yaml_no_alias_safe_dump(vars(args), sort_keys=False))
+    torch.save(model.state_dict(), model_dir / "bench.pth")
+    return Speech2Merit(model_dir, checkpoint="bench.pth", device=device)
 
 
 def median_seconds(step, device: str, repeats: int) -> float:
@@ -160,15 +176,24 @@ def main(argv=None) -> int:
 
         dumped = ["--frontend", "dumped", "--frontend_conf", f"num_layers={layers}",
                   "--frontend_conf", f"hidden_size={dim}", "--frontend_conf", "downsample_rate=320"]
-        model, optimizer = build_model(dumped, args.tiny, workdir)
+        model, optimizer, model_args = build_model(dumped, args.tiny, workdir)
         model.to(device).train()
         step = train_step(model, optimizer, batch(32, samples, device, (frames, layers, dim)), nullcontext)
         record("stage4_phase1_utts_per_s", 32 / median_seconds(step, device, args.repeats))
-        del model, optimizer, step  # the step holds both and the batch
+        del optimizer, step  # the step holds the optimizer and the batch
+        speech2merit = decoder(model, model_args, device, workdir)
+        del model
+        noisy = np.random.default_rng(0).standard_normal(samples).astype(np.float32) * 0.1
+        feats = hidden[0].cpu().numpy().astype(np.float16)  # as dumped
+
+        def decode():
+            speech2merit(noisy, feats)
+        record("stage5_rtf", median_seconds(decode, device, args.repeats) / args.utt_seconds)
+        del speech2merit
 
         online = ["--frontend", "s3prl", "--frontend_conf", "upstream=wavlm_local",
                   "--frontend_conf", f"path_or_url={ckpt}", "--frontend_conf", "freeze=false"]
-        model, optimizer = build_model(online, args.tiny, workdir)
+        model, optimizer, _ = build_model(online, args.tiny, workdir)
         model.to(device).train()
         data = batch(8, samples, device)
         precisions = [("fp32", nullcontext)]
