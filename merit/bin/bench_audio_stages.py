@@ -17,7 +17,6 @@ through their own command-line entry points, files and all:
 A real-time factor of 0.1 means an hour of audio takes 6 minutes of one core.
 """
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 from merit.bin import score, simulate_noise
 from merit.data.audio_io import SAMPLE_RATE, list_audio, read_audio, write_audio
 from merit.data.datadir import read_kv, write_datadir, write_kv
+from merit.utils.measure_table import MeasureTable
 
 DOWNLOADS = Path(__file__).resolve().parents[2] / "egs" / "mini_emo" / "merit" / "downloads"
 
@@ -43,8 +43,9 @@ def get_parser():
     return parser
 
 
-def make_clean_set(out_dir: Path, audio_dir: Path, utt_seconds: float, max_utts: int) -> float:
-    """A clean data dir of the shipped speech joined per speaker; returns its seconds."""
+def make_clean_set(out_dir: Path, audio_dir: Path, utt_seconds: float, max_utts: int):
+    """A clean data dir of the shipped speech joined per speaker; returns its number of
+    utterances and its seconds."""
     by_speaker = defaultdict(list)
     for path in list_audio(DOWNLOADS / "speech"):
         by_speaker[path.parent.name].append(path)
@@ -63,7 +64,7 @@ def make_clean_set(out_dir: Path, audio_dir: Path, utt_seconds: float, max_utts:
             if max_utts and len(utt2spk) == max_utts:
                 break
     write_datadir(out_dir, {"wav.scp": wav_scp, "utt2spk": utt2spk})
-    return total / SAMPLE_RATE
+    return len(utt2spk), total / SAMPLE_RATE
 
 
 def timed(main, argv) -> float:
@@ -85,31 +86,27 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        seconds = make_clean_set(work / "clean", work / "audio" / "clean", args.utt_seconds,
-                                 args.max_utts)
+        utts, seconds = make_clean_set(work / "clean", work / "audio" / "clean",
+                                       args.utt_seconds, args.max_utts)
+        table = MeasureTable()
+        table.record("utterances", utts)
+        table.record("audio_seconds", round(seconds, 1))
         noise = {p.stem: p for p in list_audio(DOWNLOADS / "noise" / "train")}
         write_kv(work / "noise.scp", noise)
         stage2 = timed(simulate_noise.main, [
             "--clean_dir", str(work / "clean"), "--noise", str(work / "noise.scp"),
             "--category", "seen", "--snrs", "-5 0 5 10", "--out_dir", str(work / "noisy"),
             "--audio_dir", str(work / "audio" / "noisy")])
+        table.record("stage2_simulate_rtf", stage2 / seconds)
         cache = work / "noisy" / "noisy_se_scores.tsv"
-        scoring = []
         for system in ("first", "further"):
             fake_decode(work / system, work / "noisy")
-            scoring.append(timed(score.main, ["--data_dir", str(work / "noisy"), "--decode_dir",
-                                              str(work / system), "--nj", "1",
-                                              "--noisy_cache", str(cache)]))
-        utts = len(read_kv(work / "clean" / "wav.scp"))
-    results = {"utterances": utts, "audio_seconds": round(seconds, 1),
-               "stage2_simulate_rtf": stage2 / seconds,
-               "stage6_score_first_system_rtf": scoring[0] / seconds,
-               "stage6_score_further_system_rtf": scoring[1] / seconds}
-    print("| measure | value |\n|---|---|")
-    for key, value in results.items():
-        print(f"| {key} | {value:.4g} |")
+            scoring = timed(score.main, ["--data_dir", str(work / "noisy"), "--decode_dir",
+                                         str(work / system), "--nj", "1",
+                                         "--noisy_cache", str(cache)])
+            table.record(f"stage6_score_{system}_system_rtf", scoring / seconds)
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        table.write_json(args.out)
     return 0
 
 

@@ -26,7 +26,6 @@ peak resident memory of the whole process on a CPU.
 ``--tiny`` swaps in a 2-layer WavLM and small heads, to check the script on a CPU.
 """
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -44,6 +43,7 @@ from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 from merit.bin import compose_config
 from merit.inference import Speech2Merit
 from merit.tasks.merit_task import MeritTask
+from merit.utils.measure_table import MeasureTable
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = 16000
@@ -144,14 +144,8 @@ def train_step(model, optimizer, data: dict, autocast):
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     device, samples = args.device, int(args.utt_seconds * RATE)
-    results = {}
-
-    def record(key, value):
-        results[key] = value
-        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |",
-              flush=True)
-
-    print("| measure | value |\n|---|---|")
+    table = MeasureTable()
+    record = table.record
     record("device", torch.cuda.get_device_name(0) if device == "cuda" else "cpu")
     for key, value in (("torch", torch.__version__), ("utt_seconds", args.utt_seconds),
                        ("tiny", args.tiny)):
@@ -207,7 +201,7 @@ def main(argv=None) -> int:
         else:
             record("peak_rss_gb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        table.write_json(args.out)
     return 0
 
 
