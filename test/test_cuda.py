@@ -8,28 +8,25 @@ machine without a GPU (the device-vs-CPU comparisons then compare the CPU with i
 
     MERIT_TEST_DEVICE=cpu python -m pytest -q test/test_cuda.py
 
-Reuses test_merit_training's generated corpus (fixture ``data``: noisy train/dev sets
-with fbank dumps) and its ``train`` helper, and test_moe's layer and batch builders.
+Reuses the session's tiny experiment (fixture ``tiny_data``: noisy train/dev sets with
+fbank dumps; ``tiny_experiment.train``), and test_moe's layer and batch builders.
 """
 import copy
 import math
 import os
 import re
-import subprocess
-import types
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
-import test_merit_training as training
 from merit.bin import dump_ssl, merit_inference
 from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
-from test_merit_training import data  # noqa: F401  (module fixture, used by the tests below)
 from test_moe import F_IN, TASKS, make_batch, make_layer
+from tiny_experiment import train
 from tiny_wavlm import make_tiny_wavlm
 
 DEVICE = os.environ.get("MERIT_TEST_DEVICE", "cuda")
@@ -53,34 +50,20 @@ def strict_fp32():
 # --- a. ESPnet training on the device ----------------------------------------------------
 
 def train_on_device(root, name, *extra):
-    """``test_merit_training.train`` for one epoch with ``--ngpu NGPU`` and ``extra`` options.
-
-    The helper's command is rewritten on its way to ``subprocess.run``; it also records
-    the dump's upstream (fbank), so that the model can decode audio without dumps.
-    Returns (exp dir, stderr of merit_train), the latter also saved as ``exp/train.log``.
-    """
-    extra = ["--frontend_conf", "upstream=fbank", *extra]
-
-    def run(cmd, **kwargs):
-        at = cmd.index("--ngpu")
-        return subprocess.run(cmd[:at + 1] + [str(NGPU)] + cmd[at + 2:] + extra, **kwargs)
-
+    """The tiny model trained for one epoch with ``--ngpu NGPU`` and ``extra`` options.
+    Returns (exp dir, stderr of merit_train, also saved as ``exp/train.log``)."""
     exp = root / "exp" / f"device_{name}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "subprocess", types.SimpleNamespace(run=run))
-        res = training.train(root, exp, max_epoch=1)
-    (exp / "train.log").write_text(res.stderr)
-    return exp, res.stderr
+    return exp, train(root, exp, max_epoch=1, ngpu=NGPU, extra=extra).stderr
 
 
 @pytest.fixture(scope="module")
-def trained_fp32(data):  # noqa: F811
-    return train_on_device(data, "fp32")
+def trained_fp32(tiny_data):
+    return train_on_device(tiny_data, "fp32")
 
 
 @pytest.fixture(scope="module")
-def trained_amp(data):  # noqa: F811
-    return train_on_device(data, "amp", "--use_amp", "true")
+def trained_amp(tiny_data):
+    return train_on_device(tiny_data, "amp", "--use_amp", "true")
 
 
 def storage_locations(path):
@@ -128,14 +111,14 @@ def test_one_epoch_trains_on_device(run, request):
 
 # --- b. decoding on the device matches the CPU ------------------------------------------
 
-def test_inference_on_device_matches_cpu(trained_fp32, data, strict_fp32):  # noqa: F811
+def test_inference_on_device_matches_cpu(trained_fp32, tiny_data, strict_fp32):
     exp, _ = trained_fp32
-    dev = data / "data" / "dev_noisy"
+    dev = tiny_data / "data" / "dev_noisy"
     tables = {}
     for name, ngpu in (("cpu", 0), ("device", NGPU)):
-        out = data / "decode" / name
+        out = tiny_data / "decode" / name
         assert merit_inference.main(["--model_dir", str(exp), "--data_dir", str(dev),
-                                     "--feats_dir", str(data / "dump" / "dev_noisy"),
+                                     "--feats_dir", str(tiny_data / "dump" / "dev_noisy"),
                                      "--out_dir", str(out), "--ngpu", str(ngpu)]) == 0
         tables[name] = (read_kv(out / "utt2posteriors"), read_kv(out / "utt2emo_hyp"))
     (cpu_post, cpu_hyp), (dev_post, dev_hyp) = tables["cpu"], tables["device"]
@@ -161,9 +144,9 @@ def test_inference_on_device_matches_cpu(trained_fp32, data, strict_fp32):  # no
 
 # --- c. SSL dumping on the device matches the CPU ---------------------------------------
 
-def test_dump_ssl_on_device_matches_cpu(data, tmp_path, strict_fp32):  # noqa: F811
+def test_dump_ssl_on_device_matches_cpu(tiny_data, tmp_path, strict_fp32):
     ckpt = make_tiny_wavlm(tmp_path / "tiny_wavlm.pt")
-    dev = data / "data" / "dev_noisy"
+    dev = tiny_data / "data" / "dev_noisy"
     for name, ngpu in (("cpu", 0), ("device", NGPU)):
         assert dump_ssl.main(["--data_dir", str(dev), "--out_dir", str(tmp_path / name),
                               "--upstream", "wavlm_local", "--upstream_ckpt", str(ckpt),

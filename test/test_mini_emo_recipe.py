@@ -4,6 +4,7 @@ import csv
 import hashlib
 import json
 import shutil
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import soundfile as sf
 import yaml
 
 from merit.data import mini_emo
+from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
+from merit.inference import Speech2Merit
 from recipe_tree import REPO, make_recipe_tree
 
 DOWNLOADS = REPO / "egs" / "mini_emo" / "merit" / "downloads"
@@ -169,12 +172,19 @@ def test_stages_3_4_dump_features_and_train(trained_recipe):
     assert "Stage 4: Training: done in" in res.stderr
 
 
-def test_stage_5_decodes_test_sets(trained_recipe, run_tool):
+@pytest.fixture(scope="module")
+def decoded_recipe(trained_recipe, run_tool_module):
+    """Stage 5 on top of stages 1-4: the trained model decodes test1_snr-5_unseen."""
     recipe_dir, _ = trained_recipe
     env = {"MERIT_VENV": str(recipe_dir.parents[2] / "test_env")}
-    res = run_tool(["./run.sh", "--stage", "5", "--stop_stage", "5", "--test_snrs", "-5",
-                    "--test_conditions", "unseen"], cwd=recipe_dir, env=env, timeout=900)
+    res = run_tool_module(["./run.sh", "--stage", "5", "--stop_stage", "5", "--test_snrs", "-5",
+                           "--test_conditions", "unseen"], cwd=recipe_dir, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
+    return recipe_dir, env
+
+
+def test_stage_5_decodes_test_sets(decoded_recipe, run_tool):
+    recipe_dir, _ = decoded_recipe
     exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
     for cond in ("unseen",):
         decode = exp / f"decode_test1_snr-5_{cond}"
@@ -192,18 +202,15 @@ def test_stage_5_decodes_test_sets(trained_recipe, run_tool):
         usage = read_kv(decode / "utt2expert_usage_ser")
         assert all(abs(sum(map(float, v.split())) - 1) < 1e-3 for v in usage.values())
     # merit-infer on one file (the model records its upstream, so audio alone works)
-    res = run_tool(["python3", "-m", "merit.bin.merit_infer", "--model_dir", exp, utts[utt],
+    res = run_tool([sys.executable, "-m", "merit.bin.merit_infer", "--model_dir", exp, utts[utt],
                     "--out", recipe_dir / "one.wav"], cwd=recipe_dir)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "emotion" in res.stdout and (recipe_dir / "one.wav").exists()
 
 
-def test_stage_6_scores_and_writes_results(trained_recipe, run_tool):
-    recipe_dir, _ = trained_recipe
-    env = {"MERIT_VENV": str(recipe_dir.parents[2] / "test_env")}
+def test_stage_6_scores_and_writes_results(decoded_recipe, run_tool):
+    recipe_dir, env = decoded_recipe
     exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
-    if not (exp / "decode_test1_snr-5_unseen" / "utt2emo_hyp").exists():
-        pytest.fail("stage 5 did not leave decodes (see test_stage_5_decodes_test_sets)")
     res = run_tool(["./run.sh", "--stage", "6", "--stop_stage", "6", "--test_snrs", "-5",
                     "--test_conditions", "unseen"], cwd=recipe_dir, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -213,6 +220,7 @@ def test_stage_6_scores_and_writes_results(trained_recipe, run_tool):
     for which in ("noisy", "enhanced"):
         assert set(scores["se"][which]) == {"ssnr", "pesq", "stoi", "estoi", "si_sdr"}
     assert scores["se"]["noisy"]["ssnr"] < 0  # -5 dB mixtures
+    assert scores["se"]["enhanced"]["si_sdr"] != scores["se"]["noisy"]["si_sdr"]  # output is not input
     results = (exp / "RESULTS.md").read_text()
     assert "## Environment" in results and "| test1_snr-5_unseen |" in results
     for png in ("decode_test1_snr-5_unseen/confusion.png", "decode_test1_snr-5_unseen/spectrograms.png",
@@ -237,6 +245,23 @@ def matrix_recipe(trained_recipe, run_tool_module):
     return recipe_dir, env, res
 
 
+def assert_classified_enhanced(classifier, decode, enhanced, enhanced_feats, noisy_dump):
+    """The cascade's posteriors are the classifier's on the enhancer's output (its audio
+    and features), and differ from the classifier's on the noisy input."""
+    config = yaml.safe_load((classifier / "config.yaml").read_text())
+    speech2merit = Speech2Merit(classifier, "%s.%s.best.pth" % tuple(config["best_model_criterion"][0][:2]))
+    noisy_feats = read_kv(noisy_dump / "feats.scp")
+    posteriors = read_kv(decode / "utt2posteriors")
+    moved = 0.0
+    for utt in sorted(enhanced)[:5]:
+        written = np.array([float(p) for p in posteriors[utt].split()])
+        on_enhanced = speech2merit(read_audio(enhanced[utt]), np.load(enhanced_feats[utt])).posteriors
+        on_noisy = speech2merit(read_audio(enhanced[utt]), np.load(noisy_feats[utt])).posteriors
+        np.testing.assert_allclose(written, on_enhanced, atol=2e-6)
+        moved = max(moved, float(np.abs(on_noisy - on_enhanced).max()))
+    assert moved > 1e-4, "the classifier's output does not depend on which input it reads"
+
+
 def test_cascade_enhances_then_classifies_the_enhanced_audio(matrix_recipe):
     recipe_dir, _, _ = matrix_recipe
     exp = recipe_dir / "exp"
@@ -259,6 +284,8 @@ def test_cascade_enhances_then_classifies_the_enhanced_audio(matrix_recipe):
         decode = cascade / f"decode_{test_set}"
         assert read_kv(decode / "enhanced.scp") == enhanced
         assert read_kv(decode / "utt2emo_hyp").keys() == enhanced.keys()
+        assert_classified_enhanced(exp / f"ser_only_clean_fbank_seed{seed}", decode, enhanced,
+                                   feats, recipe_dir / "dump" / "fbank" / test_set)
         # ... and is scored as one system: SER of the classifier, SE of the enhancer
         scores = json.loads((decode / "scores.json").read_text())
         assert scores["ser"]["count"] == 160 and "enhanced" in scores["se"]

@@ -1,14 +1,30 @@
 """merit.data.msp_podcast on a generated tree in the real release layout."""
-from collections import Counter
+import sys
 
 import pytest
 import soundfile as sf
 
-from fake_corpora import EMO_CODES, make_msp_tree, speechlike, write_labels
+from fake_corpora import make_msp_tree, speechlike, write_labels
 from merit.data import msp_podcast
 from merit.data.datadir import read_kv
 
-SETS = {"Train": "train", "Development": "dev", "Test1": "test1", "Test2": "test2", "Test3": "test3"}
+# The generated tree: speaker s (1..6) has utterances i = 0..9 of EmoClass
+# "ASHUFDCNOX"[(s + i) % 10]; speakers 1 and 6 are Train, 2 Development,
+# 3..5 Test1..Test3.  These are the four-class data dirs it must give, by hand.
+UTT2EMO = {
+    "train": {"MSP-PODCAST_0001_0000": "S", "MSP-PODCAST_0001_0001": "H",
+              "MSP-PODCAST_0001_0006": "N", "MSP-PODCAST_0001_0009": "A",
+              "MSP-PODCAST_0006_0001": "N", "MSP-PODCAST_0006_0004": "A",
+              "MSP-PODCAST_0006_0005": "S", "MSP-PODCAST_0006_0006": "H"},
+    "dev": {"MSP-PODCAST_0002_0000": "H", "MSP-PODCAST_0002_0005": "N",
+            "MSP-PODCAST_0002_0008": "A", "MSP-PODCAST_0002_0009": "S"},
+    "test1": {"MSP-PODCAST_0003_0004": "N", "MSP-PODCAST_0003_0007": "A",
+              "MSP-PODCAST_0003_0008": "S", "MSP-PODCAST_0003_0009": "H"},
+    "test2": {"MSP-PODCAST_0004_0003": "N", "MSP-PODCAST_0004_0006": "A",
+              "MSP-PODCAST_0004_0007": "S", "MSP-PODCAST_0004_0008": "H"},
+    "test3": {"MSP-PODCAST_0005_0002": "N", "MSP-PODCAST_0005_0005": "A",
+              "MSP-PODCAST_0005_0006": "S", "MSP-PODCAST_0005_0007": "H"},
+}
 
 
 @pytest.fixture
@@ -18,34 +34,33 @@ def tree(tmp_path):
     return root, rows
 
 
-def expected_counts(rows, classes):
-    return Counter(SETS[r["Split_Set"]] for r in rows if r["EmoClass"] in classes)
-
-
 def test_four_classes_split_and_counts(tree, tmp_path, run_tool):
-    root, rows = tree
+    root, _ = tree
     out = tmp_path / "data"
     report = msp_podcast.prepare(root, out)
-    assert report.kept == dict(expected_counts(rows, "ASHN"))
-    assert set(report.kept) == {"train", "dev", "test1", "test2", "test3"}
-    assert report.dropped_class == Counter(r["EmoClass"] for r in rows if r["EmoClass"] not in "ASHN")
-    for name in report.kept:
+    assert report.kept == {"train": 8, "dev": 4, "test1": 4, "test2": 4, "test3": 4}
+    # each speaker has each of the other six codes once
+    assert report.dropped_class == {"U": 6, "F": 6, "D": 6, "C": 6, "O": 6, "X": 6}
+    for name, utt2emo in UTT2EMO.items():
         res = run_tool(["utils/validate_data_dir.sh", "--check-audio", out / name])
         assert res.returncode == 0, res.stderr
-        emos = set(read_kv(out / name / "utt2emo").values())
-        assert emos <= set("ASHN")
+        assert read_kv(out / name / "utt2emo") == utt2emo
     utt2spk = read_kv(out / "train" / "utt2spk")
     # SpkrID "Unknown" → the utterance is its own speaker
     assert utt2spk["MSP-PODCAST_0001_0000"] == "MSP-PODCAST_0001_0000"
-    assert set(read_kv(out / "train" / "utt2gender").values()) <= {"m", "f"}
+    assert utt2spk["MSP-PODCAST_0006_0001"] == "spk6"
+    utt2gender = read_kv(out / "train" / "utt2gender")  # odd speakers are Female
+    assert (utt2gender["MSP-PODCAST_0001_0001"], utt2gender["MSP-PODCAST_0006_0001"]) == ("f", "m")
 
 
 def test_eight_classes(tree, tmp_path):
-    root, rows = tree
+    root, _ = tree
     classes = msp_podcast.parse_classes("A,S,H,U,F,D,C,N")
+    assert classes == ["A", "S", "H", "U", "F", "D", "C", "N"]
     report = msp_podcast.prepare(root, tmp_path / "data", classes)
-    assert report.kept == dict(expected_counts(rows, classes))
-    assert set(report.dropped_class) == {"O", "X"}
+    assert report.kept == {"train": 16, "dev": 8, "test1": 8, "test2": 8, "test3": 8}
+    assert report.dropped_class == {"O": 6, "X": 6}
+    assert read_kv(tmp_path / "data" / "test2" / "utt2emo")["MSP-PODCAST_0004_0000"] == "F"
 
 
 def test_bad_class_list():
@@ -62,7 +77,7 @@ def test_missing_audio_named_or_skipped(tree, tmp_path):
     assert not (tmp_path / "data" / "train").exists()
     report = msp_podcast.prepare(root, tmp_path / "data", skip_missing=True)
     assert report.skipped_missing == [victim]
-    assert sum(report.kept.values()) == sum(expected_counts(rows, "ASHN").values()) - 1
+    assert sum(report.kept.values()) == 24 - 1
 
 
 def test_corrupted_audio_named(tree, tmp_path):
@@ -76,13 +91,13 @@ def test_corrupted_audio_named(tree, tmp_path):
 
 
 def test_other_rates_are_converted(tree, tmp_path):
-    root, rows = tree
-    victim = next(r for r in rows if r["EmoClass"] in "ASHN")
-    sf.write(str(root / "Audios" / victim["FileName"]), speechlike(0.5, 150, 1, rate=8000), 8000)
+    root, _ = tree
+    victim = "MSP-PODCAST_0001_0000"  # in train
+    sf.write(str(root / "Audios" / f"{victim}.wav"), speechlike(0.5, 150, 1, rate=8000), 8000)
     out = tmp_path / "data"
     report = msp_podcast.prepare(root, out)
-    assert report.resampled == [victim["FileName"]]
-    path = read_kv(out / SETS[victim["Split_Set"]] / "wav.scp")[victim["FileName"][:-4]]
+    assert report.resampled == [f"{victim}.wav"]
+    path = read_kv(out / "train" / "wav.scp")[victim]
     info = sf.info(path)
     assert (info.samplerate, info.channels) == (16000, 1)
     assert info.frames == 8000  # 0.5 s at 16 kHz
@@ -101,12 +116,7 @@ def test_broken_labels_are_named(tree, tmp_path):
 
 
 def test_cli_reports_errors(tmp_path, run_tool):
-    res = run_tool(["python3", "-m", "merit.bin.prep_msp_podcast", "--corpus", tmp_path / "nowhere",
+    res = run_tool([sys.executable, "-m", "merit.bin.prep_msp_podcast", "--corpus", tmp_path / "nowhere",
                     "--out", tmp_path / "data"])
     assert res.returncode == 1
     assert "nowhere/Audios: audio folder not found" in res.stderr
-
-
-def test_every_code_present_in_fixture(tree):
-    _, rows = tree
-    assert {r["EmoClass"] for r in rows} == set(EMO_CODES)

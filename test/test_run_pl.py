@@ -1,6 +1,5 @@
 """Tests for utils/run.pl, the local parallel job launcher."""
 import re
-import time
 
 RUN = "utils/run.pl"
 
@@ -44,23 +43,31 @@ def test_log_format(run_tool, tmp_path):
 
 
 def test_jobs_run_in_parallel(run_tool, tmp_path):
-    start = time.monotonic()
-    res = run_tool([RUN, "--max-jobs-run", "3", "JOB=1:3", "log/s.JOB.log", "sleep", "1"],
+    # Each job marks its start, then waits (up to 30 s) until all three have started:
+    # jobs run one after another would never see the others' marks and fail.
+    (tmp_path / "meet.sh").write_text(
+        "touch started.$1\n"
+        "for _ in $(seq 300); do\n"
+        "  [ -e started.1 ] && [ -e started.2 ] && [ -e started.3 ] && exit 0\n"
+        "  sleep 0.1\n"
+        "done\n"
+        "exit 1\n")
+    res = run_tool([RUN, "--max-jobs-run", "3", "JOB=1:3", "log/s.JOB.log", "bash", "meet.sh", "JOB"],
                    cwd=tmp_path)
-    elapsed = time.monotonic() - start
     assert res.returncode == 0, res.stderr
-    assert elapsed < 2.5
     for i in (1, 2, 3):
         assert "# Ended (code 0)" in read(tmp_path / f"log/s.{i}.log")
 
 
 def test_max_jobs_run_limits_parallelism(run_tool, tmp_path):
-    start = time.monotonic()
-    res = run_tool([RUN, "--max-jobs-run=1", "JOB=1:3", "log/s.JOB.log", "sleep", "1"],
+    # Each job logs its start and its end, 0.3 s apart: with one job at a time
+    # every start follows the previous end.
+    (tmp_path / "mark.sh").write_text("echo start $1 >> events; sleep 0.3; echo end $1 >> events\n")
+    res = run_tool([RUN, "--max-jobs-run=1", "JOB=1:3", "log/s.JOB.log", "bash", "mark.sh", "JOB"],
                    cwd=tmp_path)
-    elapsed = time.monotonic() - start
     assert res.returncode == 0, res.stderr
-    assert elapsed >= 3.0
+    assert read(tmp_path / "events").splitlines() == [
+        "start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
 
 
 def test_one_failing_job(run_tool, tmp_path):
