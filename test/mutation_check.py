@@ -1,0 +1,318 @@
+"""Mutation check: does the test suite notice realistic bugs?
+
+    tools/venv/bin/python test/mutation_check.py                  # every mutation
+    tools/venv/bin/python test/mutation_check.py --only NAME ...  # some of them
+    tools/venv/bin/python test/mutation_check.py --list           # the declarations
+    tools/venv/bin/python test/mutation_check.py --baseline       # their tests, unmutated
+
+Each mutation below is one small, realistic bug (swapped arguments, a dropped term, an
+input returned as the output, an off-by-one, a wrong checkpoint or set) in one file,
+with the tests expected to catch it. For each, the repository (tracked and untracked,
+not ignored files, so no tools/venv, data/, dump/ or exp/; symlinks kept as symlinks)
+is copied into a scratch dir, the bug is put in, and ``pytest -x`` runs the named tests
+there with ``PYTHONPATH`` set to the copy, so ``import merit`` (also in the processes
+that tests and recipe scripts start) is the mutated copy, not the editable install.
+
+pytest exiting 1 (a test failed) means the mutation was killed; 0 means it survived;
+anything else (collection error, missing test file) is an error. One line is printed
+per mutation as it finishes (name, area, outcome, first failing test, seconds), then a
+markdown table and the total time. The exit status is 0 only if every mutation was
+killed (with ``--baseline``: if the named tests pass on the unmutated copy); 2 when an
+``old`` snippet no longer occurs exactly once in its file (the list went stale).
+
+Not part of the test suite: pytest collects only ``test_*.py`` files.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parent.parent
+PYTEST_TIMEOUT_S = 1800
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    area: str
+    file: str  # relative to the repository root
+    edits: Tuple[Tuple[str, str], ...]  # (old, new); each old occurs exactly once in file
+    tests: Tuple[str, ...]  # pytest node ids expected to kill it
+
+
+MUTATIONS = [
+    Mutation(
+        "routing_topk_skips_best", "routing", "merit/models/moe.py",
+        (("top_prob, top_idx = probs.topk(self.top_k, dim=-1)",
+          "top_prob, top_idx = [t[:, 1:] for t in probs.topk(self.top_k + 1, dim=-1)]"),),
+        ("test/test_moe.py",)),
+    Mutation(
+        "routing_gates_swapped", "routing", "merit/models/moe.py",
+        (("probs = self._gate(task, xv)",
+          "probs = self._gate(self.tasks[-1 - self.tasks.index(task)], xv)"),),
+        ("test/test_moe.py",)),
+    Mutation(
+        "loss_balance_dropped", "loss", "merit/models/espnet_model.py",
+        (("loss = moe_out.balance_loss\n", "loss = 0 * moe_out.balance_loss\n"),),
+        ("test/test_loss_composition.py",)),
+    Mutation(
+        "loss_class_weights_dropped", "loss", "merit/models/espnet_model.py",
+        (("F.cross_entropy(logits, target, weight=self.class_weights)",
+          "F.cross_entropy(logits, target)"),),
+        ("test/test_loss_composition.py",)),
+    Mutation(
+        "loss_se_weight_ignored", "loss", "merit/models/espnet_model.py",
+        (("loss = loss + self.se_loss_weight * loss_se", "loss = loss + loss_se"),),
+        ("test/test_loss_composition.py",)),
+    Mutation(
+        "se_mask_not_applied", "se_head", "merit/models/se_head.py",
+        (("enhanced_logmag=mask * noisy_logmag,", "enhanced_logmag=noisy_logmag,"),),
+        ("test/test_heads.py",)),
+    Mutation(
+        "decode_enhanced_is_noisy", "decoding", "merit/inference.py",
+        (("enhanced = self.model.se_head.enhance(se_out)[0].cpu().numpy()",
+          "enhanced = speech[0].cpu().numpy()"),),
+        ("test/test_decode_matches_forward.py",)),
+    Mutation(
+        "decode_hyp_class_shifted", "decoding", "merit/bin/merit_inference.py",
+        (("speech2merit.classes[int(np.argmax(result.posteriors))]",
+          "speech2merit.classes[int(np.argmax(result.posteriors)) - 1]"),),
+        ("test/test_decode_matches_forward.py",)),
+    Mutation(
+        "scoring_hyp_is_ref", "scoring", "merit/bin/score.py",
+        (("[index[hyp[u]] for u in utts]", "[index[ref[u]] for u in utts]"),),
+        ("test/test_score_known_answer.py",)),
+    Mutation(
+        "scoring_confusion_transposed", "scoring", "merit/bin/score.py",
+        (("confusion_matrix([index[ref[u]] for u in utts], [index[hyp[u]] for u in utts],",
+          "confusion_matrix([index[hyp[u]] for u in utts], [index[ref[u]] for u in utts],"),),
+        ("test/test_score_known_answer.py",)),
+    Mutation(
+        "metrics_macro_f1_is_micro", "metrics", "merit/metrics/classification.py",
+        (("return float(per_class_f1(confusion).mean())",
+          "return float(np.trace(np.asarray(confusion)) / np.sum(confusion))"),),
+        ("test/test_metrics_classification.py",)),
+    Mutation(
+        "metrics_ssnr_energy_of_estimate", "metrics", "merit/metrics/se.py",
+        (("sliding_window_view(ref, frame)", "sliding_window_view(est, frame)"),),
+        ("test/test_metrics_se.py",)),
+    Mutation(
+        "metrics_ssnr_clip_range", "metrics", "merit/metrics/se.py",
+        (("min_db: float = -10, max_db: float = 35", "min_db: float = -10, max_db: float = 30"),),
+        ("test/test_metrics_se.py",)),
+    Mutation(
+        "significance_one_sided", "significance", "merit/metrics/significance.py",
+        (("observed = abs(float(metric(ref, a)) - float(metric(ref, b)))",
+          "observed = float(metric(ref, a)) - float(metric(ref, b))"),
+         ("difference = np.abs(np.asarray(metric(ref, shuffled_a), dtype=np.float64)\n"
+          "                                - np.asarray(metric(ref, shuffled_b), dtype=np.float64))",
+          "difference = (np.asarray(metric(ref, shuffled_a), dtype=np.float64)\n"
+          "                                - np.asarray(metric(ref, shuffled_b), dtype=np.float64))"),
+         ("difference = np.array([abs(float(metric(ref, x)) - float(metric(ref, y)))",
+          "difference = np.array([(float(metric(ref, x)) - float(metric(ref, y)))")),
+        ("test/test_significance.py",)),
+    Mutation(
+        "tables_relative_to_wrong_system", "tables", "merit/bin/make_tables.py",
+        (("/ abs(np.mean(theirs)) * 100", "/ abs(np.mean(mine)) * 100"),),
+        ("test/test_make_tables.py",)),
+    Mutation(
+        "tables_std_ddof0", "tables", "merit/bin/make_tables.py",
+        (("np.std(values, ddof=1)", "np.std(values)"),),
+        ("test/test_make_tables.py",)),
+    Mutation(
+        "noise_snr_off_by_1db", "noise_mixing", "merit/data/noise_mixing.py",
+        (("10.0 ** (snr_db / 10.0)", "10.0 ** ((snr_db + 1) / 10.0)"),),
+        ("test/test_simulate_noise.py",)),
+    Mutation(
+        "data_prep_labels_swapped", "data_prep", "merit/data/msp_podcast.py",
+        (('files["utt2emo"][utt] = emo',
+          'files["utt2emo"][utt] = {"A": "S", "S": "A"}.get(emo, emo)'),),
+        ("test/test_msp_podcast_prep.py",)),
+    Mutation(
+        "data_prep_splits_swapped", "data_prep", "merit/data/msp_podcast.py",
+        (('"Development": "dev", "Test1": "test1",', '"Development": "test1", "Test1": "dev",'),),
+        ("test/test_msp_podcast_prep.py",)),
+    Mutation(
+        "merit_sh_other_criterion_checkpoint", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('tuple(crit[0][:2])', 'tuple(crit[-1][:2])'),),
+        ("test/test_merit_sh_stage_choices.py",)),
+    Mutation(
+        "merit_sh_decode_clean_sets", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('    for dset in ${test_sims}; do\n        echo "${dset} data/${dset}',
+          '    for dset in ${test_sets}; do\n        echo "${dset} data/${dset}'),),
+        ("test/test_merit_sh_stage_choices.py",)),
+    Mutation(
+        "merit_sh_score_clean_sets", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('    for dset in ${test_sims}; do\n        dec=${exp}/decode_${dset}',
+          '    for dset in ${test_sets}; do\n        dec=${exp}/decode_${dset}'),),
+        ("test/test_recipe_template.py::test_scoring_without_decoding_names_the_missing_files",
+         "test/test_merit_sh_stage_choices.py")),
+]
+
+
+@dataclass
+class Outcome:
+    status: str  # killed, survived, error (with --baseline: passed, failed, error)
+    failing_test: str  # the first failed or errored test id, "" if none
+    seconds: float
+    output_tail: str  # the end of pytest's output, shown for errors
+
+
+def stale_snippets(mutations: Sequence[Mutation]) -> List[str]:
+    """One message per ``old`` snippet that does not occur exactly once in its file."""
+    problems = []
+    for m in mutations:
+        text = (REPO / m.file).read_text()
+        for old, _ in m.edits:
+            count = text.count(old)
+            if count != 1:
+                problems.append(f"{m.name}: {m.file}: the old snippet occurs {count} times "
+                                f"(expected once; update the declaration):\n{old}")
+    return problems
+
+
+def copy_repo(dest: Path) -> None:
+    """Tracked and untracked, not ignored files of the working tree into ``dest``."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src, dst = REPO / rel, dest / rel
+        if not src.is_symlink() and not src.exists():
+            continue  # deleted in the working tree, not yet in git
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        else:
+            shutil.copy2(src, dst)
+
+
+def apply(mutation: Mutation, root: Path) -> None:
+    path = root / mutation.file
+    text = path.read_text()
+    for old, new in mutation.edits:
+        if text.count(old) != 1:  # checked up front; the working tree changed since
+            raise RuntimeError(f"{mutation.name}: {mutation.file} changed while the check "
+                               f"ran; its old snippet no longer occurs once:\n{old}")
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+
+
+def scratch_env(root: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1"}
+
+
+def check_isolation(root: Path, env: dict) -> Optional[str]:
+    """None if ``import merit`` in ``root`` resolves to the copy, else what it resolved to."""
+    res = subprocess.run([sys.executable, "-c", "import merit; print(merit.__file__)"],
+                         cwd=root, env=env, capture_output=True, text=True)
+    found = res.stdout.strip()
+    if res.returncode == 0 and Path(found).resolve().is_relative_to(root.resolve()):
+        return None
+    return f"import merit resolved to {found or res.stderr.strip()!r}, not to {root}"
+
+
+def run_tests(tests: Sequence[str], mutation: Optional[Mutation]) -> Outcome:
+    """pytest on ``tests`` in a fresh copy of the repository, with ``mutation`` applied."""
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="merit_mutation_") as tmp:
+        root = Path(tmp) / "repo"
+        copy_repo(root)
+        if mutation is not None:
+            apply(mutation, root)
+        env = scratch_env(root)
+        problem = check_isolation(root, env)
+        if problem:
+            return Outcome("error", "", time.monotonic() - start, problem)
+        cmd = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"]
+        cmd += ["-x"] if mutation is not None else []
+        try:
+            res = subprocess.run(cmd + list(tests), cwd=root, env=env, capture_output=True,
+                                 text=True, timeout=PYTEST_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return Outcome("error", "", time.monotonic() - start,
+                           f"pytest ran longer than {PYTEST_TIMEOUT_S} s")
+    output = res.stdout + res.stderr
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", output, flags=re.MULTILINE)
+    on_fail, on_pass = ("killed", "survived") if mutation is not None else ("failed", "passed")
+    status = {1: on_fail, 0: on_pass}.get(res.returncode, "error")
+    tail = "\n".join(output.rstrip().splitlines()[-30:])
+    return Outcome(status, failed[0] if failed else "", time.monotonic() - start, tail)
+
+
+def baseline_tests(mutations: Sequence[Mutation]) -> List[str]:
+    """The union of the mutations' node ids, without tests their whole file already runs."""
+    ids = list(dict.fromkeys(t for m in mutations for t in m.tests))
+    files = {t for t in ids if "::" not in t}
+    return [t for t in ids if "::" not in t or t.split("::")[0] not in files]
+
+
+def print_list(mutations: Sequence[Mutation]) -> None:
+    for m in mutations:
+        print(f"{m.name}  [{m.area}]  {m.file}")
+        print(f"  tests: {' '.join(m.tests)}")
+        for old, new in m.edits:
+            print("".join(f"  - {line}\n" for line in old.splitlines()), end="")
+            print("".join(f"  + {line}\n" for line in new.splitlines()), end="")
+        print()
+
+
+def print_summary(rows: Sequence[Tuple[Mutation, Outcome]], total: float) -> None:
+    print("\n| mutation | area | outcome | killed by | seconds |")
+    print("|---|---|---|---|---|")
+    for m, o in rows:
+        print(f"| {m.name} | {m.area} | {o.status} | {o.failing_test or '-'} | {o.seconds:.0f} |")
+    counts = {s: sum(o.status == s for _, o in rows) for s in ("killed", "survived", "error")}
+    print(f"\n{counts['killed']} killed, {counts['survived']} survived, {counts['error']} "
+          f"error(s) of {len(rows)} in {total:.0f} s")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run these mutations only")
+    parser.add_argument("--list", action="store_true", help="print the declarations and exit")
+    parser.add_argument("--baseline", action="store_true",
+                        help="run the selected mutations' tests once, unmutated")
+    args = parser.parse_args(argv)
+    by_name = {m.name: m for m in MUTATIONS}
+    unknown = [n for n in args.only or [] if n not in by_name]
+    if unknown:
+        parser.error(f"unknown mutation(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    selected = [by_name[n] for n in args.only] if args.only else MUTATIONS
+    if args.list:
+        print_list(selected)
+        return 0
+    stale = stale_snippets(selected)
+    if stale:
+        print("mutation_check: error: stale declarations\n" + "\n".join(stale), file=sys.stderr)
+        return 2
+    if args.baseline:
+        tests = baseline_tests(selected)
+        print(f"baseline: {' '.join(tests)}", flush=True)
+        outcome = run_tests(tests, None)
+        print(f"baseline {outcome.status} in {outcome.seconds:.0f} s"
+              + (f" (first failure: {outcome.failing_test})" if outcome.failing_test else ""))
+        if outcome.status != "passed":
+            print(outcome.output_tail)
+        return 0 if outcome.status == "passed" else 1
+    start, rows = time.monotonic(), []
+    for m in selected:
+        outcome = run_tests(m.tests, m)
+        rows.append((m, outcome))
+        print(f"{m.name:<36} {m.area:<13} {outcome.status:<8} {outcome.failing_test or '-'} "
+              f"{outcome.seconds:.0f} s", flush=True)
+        if outcome.status == "error":
+            print("    " + outcome.output_tail.replace("\n", "\n    "), flush=True)
+    print_summary(rows, time.monotonic() - start)
+    return 0 if all(o.status == "killed" for _, o in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

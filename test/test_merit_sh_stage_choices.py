@@ -1,0 +1,108 @@
+"""merit.sh stages 5 and 6 decode the right checkpoint on the right sets and score them.
+
+The template's merit.sh runs in a recipe tree on an experiment as stage 4 leaves it
+(train.done and train_config.yaml). The ``python3`` it finds on PATH records the merit.bin
+steps of stages 5 and 6 (decoding, scoring, plots, RESULTS.md, tables) instead of running
+them, and runs everything else (the config look-ups) with the real interpreter; the
+recorded command lines show which checkpoint stage 5 decodes, from which data into which
+dirs, and what stage 6 scores.
+"""
+import sys
+
+import pytest
+import yaml
+
+from recipe_tree import make_recipe_tree
+
+RECORDED = ("merit_inference", "score", "plot_decodes", "results_md", "make_tables")
+EXP = "exp/sparse_merit_fbank_seed1"
+NOISY_TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]
+SETS_OPTIONS = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
+                "--test_snrs", "0 10", "--test_conditions", "seen unseen", "--nj", "2"]
+
+PYTHON3 = """#!/usr/bin/env bash
+# python3 for merit.sh in tests: records the merit.bin steps of stages 5-6, runs the rest.
+if [ "${{1:-}}" = -m ] && [[ " {recorded} " == *" ${{2:-}} "* ]]; then
+    printf '%s\\n' "$*" >> "{calls}"
+    prev=
+    for arg in "$@"; do  # the decode dirs, where merit.sh writes its decode.done markers
+        [ "${{prev}}" = --out_dir ] && mkdir -p "${{arg}}"
+        prev=${{arg}}
+    done
+    exit 0
+fi
+exec "{python}" "$@"
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """(recipe dir, env, calls file): the template recipe with one trained experiment whose
+    config names two best-model criteria, and a recording python3 first on PATH."""
+    root = tmp_path / "merit"
+    make_recipe_tree(root)
+    recipe_dir = root / "egs" / "TEMPLATE" / "merit"
+    exp = recipe_dir / EXP
+    exp.mkdir(parents=True)
+    (exp / "train.done").write_text("0123456789abcdef\n")
+    criteria = [["valid", "loss", "min"], ["valid", "macro_f1", "max"]]
+    (exp / "train_config.yaml").write_text(yaml.safe_dump({"best_model_criterion": criteria}))
+    for ckpt in ("valid.loss.best.pth", "valid.macro_f1.best.pth", "checkpoint.pth"):
+        (exp / ckpt).touch()
+    calls = tmp_path / "calls.txt"
+    venv = tmp_path / "recording_env"
+    (venv / "bin").mkdir(parents=True)
+    shim = venv / "bin" / "python3"
+    shim.write_text(PYTHON3.format(recorded=" ".join(f"merit.bin.{m}" for m in RECORDED),
+                                   calls=calls, python=sys.executable))
+    shim.chmod(0o755)
+    (venv / "bin" / "activate").write_text(f'export PATH="{venv / "bin"}:$PATH"\n')
+    return recipe_dir, {"MERIT_VENV": str(venv)}, calls
+
+
+def recorded_calls(calls, module):
+    """The argument lists of the recorded ``python3 -m merit.bin.<module>`` calls."""
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return [line.split()[2:] for line in lines if line.split()[1] == f"merit.bin.{module}"]
+
+
+def option_values(args, name):
+    return [value for option, value in zip(args, args[1:]) if option == name]
+
+
+def test_stage5_decodes_the_first_criterion_checkpoint_on_the_noisy_test_sets(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS],
+                   cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    decodes = recorded_calls(calls, "merit_inference")
+    assert len(decodes) == 3  # jobs 1 and 2, then the merge
+    for args in decodes:
+        assert option_values(args, "--model_dir") == [EXP]
+        assert option_values(args, "--checkpoint") == ["valid.loss.best.pth"]
+        assert option_values(args, "--data_dir") == [f"data/{s}" for s in NOISY_TEST_SETS]
+        assert option_values(args, "--feats_dir") == [f"dump/fbank/{s}" for s in NOISY_TEST_SETS]
+        assert option_values(args, "--out_dir") == [f"{EXP}/decode_{s}" for s in NOISY_TEST_SETS]
+    assert sorted(option_values(decodes[0] + decodes[1], "--job")) == ["1", "2"]
+    assert option_values(decodes[2], "--merge") == ["true"]
+
+
+def test_stage5_decodes_the_inference_model_when_given(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS,
+                    "--inference_model", "checkpoint.pth"], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    decodes = recorded_calls(calls, "merit_inference")
+    assert decodes and all(option_values(args, "--checkpoint") == ["checkpoint.pth"]
+                           for args in decodes)
+
+
+def test_stage6_scores_each_decode_against_its_noisy_test_set(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "6", *SETS_OPTIONS],
+                   cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    scored = sorted((option_values(args, "--data_dir"), option_values(args, "--decode_dir"))
+                    for args in recorded_calls(calls, "score"))
+    assert scored == sorted(([f"data/{s}"], [f"{EXP}/decode_{s}"]) for s in NOISY_TEST_SETS)
+    assert [args[-1] for args in recorded_calls(calls, "results_md")] == [EXP]
