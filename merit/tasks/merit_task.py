@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.class_choices import ClassChoices
-from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.types import str_or_none
 
 from merit.data.datadir import read_kv
@@ -101,6 +100,10 @@ class MeritTask(AbsTask):
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
             [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]]:
+        # Imported here: the module pulls in ESPnet's text front-ends (g2p_en, nltk, about
+        # 7 s on 2 cores, and an attempted nltk download), which decoding never needs.
+        from espnet2.train.collate_fn import CommonCollateFn
+
         return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1, not_sequence=["emotion"])
 
     @classmethod
