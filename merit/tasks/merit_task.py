@@ -31,6 +31,7 @@ from merit.models.integration import ConcatIntegration, WeightedSumIntegration
 from merit.models.moe import DenseMoE, SharedMLP, SparseMoE
 from merit.models.se_head import MaskSEHead
 from merit.models.ser_head import AttentiveStatsSERHead
+from merit.tasks.collate import PadCollate
 from merit.tasks.merit_trainer import MeritTrainer
 
 frontend_choices = ClassChoices(
@@ -100,11 +101,7 @@ class MeritTask(AbsTask):
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
             [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]]:
-        # Imported here: the module pulls in ESPnet's text front-ends (g2p_en, nltk, about
-        # 7 s on 2 cores, and an attempted nltk download), which decoding never needs.
-        from espnet2.train.collate_fn import CommonCollateFn
-
-        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1, not_sequence=["emotion"])
+        return PadCollate(float_pad=0.0, int_pad=-1, not_sequence=["emotion"])
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
