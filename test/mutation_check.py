@@ -149,6 +149,15 @@ MUTATIONS = [
           '    for dset in ${test_sets}; do\n        echo "${dset} data/${dset}'),),
         ("test/test_merit_sh_stage_choices.py",)),
     Mutation(
+        "merit_sh_clean_classifier_on_noisy", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('train_model "${model}" "${seed}" "data/${train_set}_clean"',
+          'train_model "${model}" "${seed}" "data/${train_sim}"'),),
+        ("test/test_merit_sh_stage_choices.py",)),
+    Mutation(
+        "merit_sh_init_from_dropped", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('args+=" --init_param ${init}"', 'args+=""'),),
+        ("test/test_merit_sh_stage_choices.py",)),
+    Mutation(
         "merit_sh_score_clean_sets", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
         (('    for dset in ${test_sims}; do\n        dec=${exp}/decode_${dset}',
           '    for dset in ${test_sets}; do\n        dec=${exp}/decode_${dset}'),),

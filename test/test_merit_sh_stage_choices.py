@@ -1,11 +1,12 @@
-"""merit.sh stages 5 and 6 decode the right checkpoint on the right sets and score them.
+"""merit.sh stages 4-6 train on the right data from the right starting point, decode the
+right checkpoint on the right sets, and score them.
 
-The template's merit.sh runs in a recipe tree on an experiment as stage 4 leaves it
-(train.done and train_config.yaml). The ``python3`` it finds on PATH records the merit.bin
-steps of stages 5 and 6 (decoding, scoring, plots, RESULTS.md, tables) instead of running
-them, and runs everything else (the config look-ups) with the real interpreter; the
-recorded command lines show which checkpoint stage 5 decodes, from which data into which
-dirs, and what stage 6 scores.
+The template's merit.sh runs in a recipe tree. The ``python3`` it finds on PATH records
+the training launches of stage 4 and the merit.bin steps of stages 5 and 6 (decoding,
+scoring, plots, RESULTS.md, tables) instead of running them, and runs everything else
+(config composition and look-ups) with the real interpreter; the recorded command lines
+show what each model trains on and from, which checkpoint stage 5 decodes, from which
+data into which dirs, and what stage 6 scores.
 """
 import sys
 
@@ -14,14 +15,15 @@ import yaml
 
 from recipe_tree import make_recipe_tree
 
-RECORDED = ("merit_inference", "score", "plot_decodes", "results_md", "make_tables")
+RECORDED = ("espnet2.bin.launch", "merit.bin.merit_inference", "merit.bin.score",
+            "merit.bin.plot_decodes", "merit.bin.results_md", "merit.bin.make_tables")
 EXP = "exp/sparse_merit_fbank_seed1"
 NOISY_TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]
 SETS_OPTIONS = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
                 "--test_snrs", "0 10", "--test_conditions", "seen unseen", "--nj", "2"]
 
 PYTHON3 = """#!/usr/bin/env bash
-# python3 for merit.sh in tests: records the merit.bin steps of stages 5-6, runs the rest.
+# python3 for merit.sh in tests: records training launches and the steps of stages 5-6.
 if [ "${{1:-}}" = -m ] && [[ " {recorded} " == *" ${{2:-}} "* ]]; then
     printf '%s\\n' "$*" >> "{calls}"
     prev=
@@ -53,7 +55,7 @@ def recipe(tmp_path):
     venv = tmp_path / "recording_env"
     (venv / "bin").mkdir(parents=True)
     shim = venv / "bin" / "python3"
-    shim.write_text(PYTHON3.format(recorded=" ".join(f"merit.bin.{m}" for m in RECORDED),
+    shim.write_text(PYTHON3.format(recorded=" ".join(RECORDED),
                                    calls=calls, python=sys.executable))
     shim.chmod(0o755)
     (venv / "bin" / "activate").write_text(f'export PATH="{venv / "bin"}:$PATH"\n')
@@ -61,9 +63,9 @@ def recipe(tmp_path):
 
 
 def recorded_calls(calls, module):
-    """The argument lists of the recorded ``python3 -m merit.bin.<module>`` calls."""
+    """The argument lists of the recorded ``python3 -m <module>`` calls."""
     lines = calls.read_text().splitlines() if calls.exists() else []
-    return [line.split()[2:] for line in lines if line.split()[1] == f"merit.bin.{module}"]
+    return [line.split()[2:] for line in lines if line.split()[1] == module]
 
 
 def option_values(args, name):
@@ -75,7 +77,7 @@ def test_stage5_decodes_the_first_criterion_checkpoint_on_the_noisy_test_sets(re
     res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS],
                    cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
-    decodes = recorded_calls(calls, "merit_inference")
+    decodes = recorded_calls(calls, "merit.bin.merit_inference")
     assert len(decodes) == 3  # jobs 1 and 2, then the merge
     for args in decodes:
         assert option_values(args, "--model_dir") == [EXP]
@@ -92,7 +94,7 @@ def test_stage5_decodes_the_inference_model_when_given(recipe, run_tool):
     res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS,
                     "--inference_model", "checkpoint.pth"], cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
-    decodes = recorded_calls(calls, "merit_inference")
+    decodes = recorded_calls(calls, "merit.bin.merit_inference")
     assert decodes and all(option_values(args, "--checkpoint") == ["checkpoint.pth"]
                            for args in decodes)
 
@@ -103,6 +105,58 @@ def test_stage6_scores_each_decode_against_its_noisy_test_set(recipe, run_tool):
                    cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
     scored = sorted((option_values(args, "--data_dir"), option_values(args, "--decode_dir"))
-                    for args in recorded_calls(calls, "score"))
+                    for args in recorded_calls(calls, "merit.bin.score"))
     assert scored == sorted(([f"data/{s}"], [f"{EXP}/decode_{s}"]) for s in NOISY_TEST_SETS)
-    assert [args[-1] for args in recorded_calls(calls, "results_md")] == [EXP]
+    assert [args[-1] for args in recorded_calls(calls, "merit.bin.results_md")] == [EXP]
+
+
+TRAIN_OPTIONS = ["--stage", "4", "--stop_stage", "4", "--ssl_mode", "online",
+                 "--train_set", "train", "--valid_set", "dev"]
+
+
+def trained(calls):
+    """{exp dir: argument list} of the recorded training launches."""
+    return {option_values(args, "--output_dir")[0]: args
+            for args in recorded_calls(calls, "espnet2.bin.launch")}
+
+
+@pytest.mark.parametrize("learns_from, classifier, data", [
+    ("clean", "ser_only_clean", "data/train_clean"),
+    ("noisy", "ser_only", "data/train_noisy")])
+def test_stage4_cascade_classifier_trains_on_the_chosen_speech(recipe, run_tool, learns_from,
+                                                                 classifier, data):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", *TRAIN_OPTIONS, "--systems", "cascade",
+                    "--cascade_ser_train", learns_from], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    runs = trained(calls)
+    assert sorted(runs) == sorted(["exp/se_only_fbank_seed1", f"exp/{classifier}_fbank_seed1"])
+    args = runs[f"exp/{classifier}_fbank_seed1"]
+    assert option_values(args, "--train_data_path_and_name_and_type")[0] == f"{data}/wav.scp,speech,sound"
+    assert option_values(args, "--class_weights") == [f"{data}/utt2emo"]
+    enhancer = runs["exp/se_only_fbank_seed1"]
+    assert option_values(enhancer, "--train_data_path_and_name_and_type")[0] == \
+        "data/train_noisy/wav.scp,speech,sound"
+
+
+def test_stage4_init_from_starts_each_run_from_its_own_checkpoint(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    for seed in (1, 2):
+        (recipe_dir / "phase1").mkdir(exist_ok=True)
+        (recipe_dir / "phase1" / f"sparse_merit_seed{seed}.pth").touch()
+    res = run_tool(["./merit.sh", *TRAIN_OPTIONS, "--seeds", "1 2",
+                    "--init_from", "phase1/{model}_seed{seed}.pth"], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    runs = trained(calls)
+    assert {exp: option_values(args, "--init_param") for exp, args in runs.items()} == {
+        f"exp/sparse_merit_fbank_seed{seed}": [f"phase1/sparse_merit_seed{seed}.pth"]
+        for seed in (1, 2)}
+
+
+def test_stage4_init_from_a_missing_checkpoint_stops_before_training(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", *TRAIN_OPTIONS, "--systems", "naive_mtl",
+                    "--init_from", "phase1/{model}_seed{seed}.pth"], cwd=recipe_dir, env=env)
+    assert res.returncode != 0
+    assert "--init_from: phase1/naive_mtl_seed1.pth does not exist" in res.stderr
+    assert trained(calls) == {}
