@@ -144,6 +144,33 @@ def test_validate_speaker_file_and_short_line(run_tool, tmp_path):
 # ---------------------------------------------------------------- fix
 
 
+def test_validate_kaldi_options(run_tool, tmp_path):
+    """--no-wav, --no-text and --no-feats leave their file out of every check, as in Kaldi;
+    --non-print and --no-spk-sort are accepted."""
+    d = make_data_dir(tmp_path)
+    write_lines(d / "text", [f"{u} hello" for u in UTTS[:-1]])           # one utterance short
+    write_lines(d / "feats.scp", [f"{u} f.ark:{i}" for i, u in enumerate(UTTS[1:])])
+    (d / "wav.scp").unlink()
+    r = run_tool([VALIDATE, d])
+    assert r.returncode == 1
+    for problem in (r"wav\.scp: file is missing", r"/text: 1 utterance\(s\) of utt2spk missing",
+                    r"feats\.scp: 1 utterance\(s\) of utt2spk missing"):
+        assert re.search(problem, r.stderr), problem
+    r = run_tool([VALIDATE, "--no-wav", "--no-text", "--no-feats", "--non-print",
+                  "--no-spk-sort", "--check-audio", d])
+    assert r.returncode == 0, r.stderr
+    r = run_tool([VALIDATE, "--no-wav", "--no-text", d])
+    assert r.returncode == 1 and "feats.scp" in r.stderr and "text" not in r.stderr
+
+
+def test_espnet_style_fix_then_validate(run_tool, missing_dir):
+    """What ESPnet recipes call: fix_data_dir.sh, then validate_data_dir.sh --no-feats."""
+    assert run_tool([FIX, missing_dir]).returncode == 0
+    r = run_tool([VALIDATE, "--no-feats", missing_dir])
+    assert r.returncode == 0, r.stderr
+    assert f"Successfully validated data-directory {missing_dir}" in r.stdout
+
+
 def test_fix_missing_utterance(run_tool, missing_dir):
     d = missing_dir
     original = (d / "wav.scp").read_text()

@@ -9,7 +9,7 @@ utils=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 usage() {
   cat <<END
-Usage: $me [--check-audio] <data-dir>
+Usage: $me [--check-audio] [--no-wav] [--no-text] [--no-feats] <data-dir>
 Checks that:
   - wav.scp, utt2spk and spk2utt exist;
   - every file is sorted by its first field (LC_ALL=C), has unique keys, no empty
@@ -19,14 +19,26 @@ Checks that:
   - spk2utt agrees with utt2spk.
   --check-audio   also check that the files named in wav.scp, spk1.scp and noise1.scp
                   exist (entries ending in '|' are commands and are not checked).
+Kaldi's options, with Kaldi's meaning:
+  --no-wav        wav.scp is neither required nor checked.
+  --no-text       text is not checked.
+  --no-feats      feats.scp is not checked (it is never required here).
+  --non-print, --no-spk-sort
+                  accepted; this script checks neither printable text nor that
+                  utterance ids sort by speaker, so they change nothing.
 Relative paths are resolved against the current directory.
 END
 }
 
 check_audio=false
+unchecked=" "  # files an option excludes from every check
 while [ $# -gt 0 ]; do
   case $1 in
     --check-audio) check_audio=true; shift ;;
+    --no-wav) unchecked+="wav.scp "; shift ;;
+    --no-text) unchecked+="text "; shift ;;
+    --no-feats) unchecked+="feats.scp "; shift ;;
+    --non-print|--no-spk-sort) shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "$me: unknown option $1" >&2; usage >&2; exit 1 ;;
     *) break ;;
@@ -87,13 +99,17 @@ compare_keys() {
   fi
 }
 
+checked() { [[ $unchecked != *" $1 "* ]]; }
+
 for f in wav.scp utt2spk spk2utt; do
+  checked "$f" || continue
   [ -f "$data/$f" ] || err "$data/$f: file is missing"
 done
 [ -f "$data/utt2spk" ] || exit 1
 
 # Utterance-keyed and speaker-keyed files present in the directory.
-mapfile -t utt_files < <("$utils/data_dir_files.sh" "$data" utt)
+mapfile -t utt_files < <("$utils/data_dir_files.sh" "$data" utt | while read -r f; do
+  if checked "$f"; then echo "$f"; fi; done)
 mapfile -t spk_files < <("$utils/data_dir_files.sh" "$data" spk)
 
 check_format "$data/utt2spk" 2 || failed=true
@@ -134,7 +150,7 @@ fi
 # Audio files must exist (commands ending in '|' are not checked).
 if $check_audio; then
   for f in wav.scp spk1.scp noise1.scp; do
-    [ -f "$data/$f" ] || continue
+    [ -f "$data/$f" ] && checked "$f" || continue
     n_missing=0
     while read -r utt value || [ -n "$utt" ]; do
       [ -n "$utt" ] || continue
