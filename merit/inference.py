@@ -4,8 +4,8 @@
     result = speech2merit(noisy)        # noisy: (samples,) float at 16 kHz
     result.enhanced, result.posteriors, result.expert_usage
 
-The model comes from ``<model_dir>/config.yaml`` and a checkpoint (default
-``valid.macro_f1.best.pth``). A model trained on dumped features takes those
+The model comes from ``<model_dir>/config.yaml`` and a checkpoint (default: the one
+kept for the config's first ``best_model_criterion``, e.g. ``valid.macro_f1.best.pth``). A model trained on dumped features takes those
 features (``feats``, (T, L, D)) when given, else computes them with the upstream
 recorded in its config.
 """
@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+import yaml
 
 from merit.models.frontend import DumpedFrontend
 from merit.tasks.merit_task import MeritTask
@@ -27,14 +28,29 @@ class MeritResult:
     expert_usage: Dict[str, np.ndarray]     # task -> (E,) fraction of frames per expert (top-1)
 
 
+def best_checkpoint(config_path: Path) -> str:
+    """``<phase>.<metric>.best.pth`` of the first ``best_model_criterion`` in a trained
+    model's config: the checkpoint ESPnet's trainer kept as the best by it."""
+    criteria = yaml.safe_load(config_path.read_text()).get("best_model_criterion") or []
+    if not criteria:
+        raise ValueError(f"{config_path}: no best_model_criterion; give the checkpoint explicitly")
+    phase, metric = criteria[0][:2]
+    return f"{phase}.{metric}.best.pth"
+
+
 class Speech2Merit:
-    def __init__(self, model_dir, checkpoint: str = "valid.macro_f1.best.pth", device: str = "cpu"):
+    def __init__(self, model_dir, checkpoint: Optional[str] = None, device: str = "cpu"):
         model_dir = Path(model_dir)
-        for needed in (model_dir / "config.yaml", model_dir / checkpoint):
-            if not needed.exists():
-                raise FileNotFoundError(f"{needed}: not found (is {model_dir} a trained model dir?)")
+        config = model_dir / "config.yaml"
+        if not config.exists():
+            raise FileNotFoundError(f"{config}: not found (is {model_dir} a trained model dir?)")
+        checkpoint = checkpoint or best_checkpoint(config)
+        if not (model_dir / checkpoint).exists():
+            raise FileNotFoundError(f"{model_dir / checkpoint}: not found (is {model_dir} a "
+                                    f"trained model dir?)")
+        self.checkpoint = checkpoint
         self.model, self.args = MeritTask.build_model_from_file(
-            model_dir / "config.yaml", model_dir / checkpoint, device=device)
+            config, model_dir / checkpoint, device=device)
         self.model.eval()
         self.device = device
         self.classes: List[str] = list(self.args.emotion_classes)

@@ -7,9 +7,12 @@ one), so exp(−loss_ser) over the C targets is the posterior vector. Expert usa
 forward's ``<task>_expert<i>``; the enhanced audio is the SE head's waveform of the
 forward's SE features.
 """
+import shutil
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from merit.bin import merit_inference
 from merit.data.audio_io import read_audio
@@ -95,3 +98,18 @@ def test_merit_inference_writes_what_speech2merit_computes(tiny_model, tiny_data
             np.testing.assert_allclose(usage, result.expert_usage[task], atol=1e-6)
         enhanced = read_audio(tables["enhanced.scp"][utt])
         np.testing.assert_allclose(enhanced, result.enhanced, atol=1 / 32768 + 1e-7)  # 16-bit PCM
+
+
+def test_default_checkpoint_is_the_configs_first_criterion(tiny_model, tmp_path):
+    """Without ``checkpoint``, the model of the config's first best_model_criterion loads
+    (an SE-only system keeps ``valid.loss.best.pth``, not the macro-F1 one)."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    config = yaml.safe_load((tiny_model / "config.yaml").read_text())
+    config["best_model_criterion"] = [["valid", "loss", "min"], ["valid", "macro_f1", "max"]]
+    (model_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(FileNotFoundError, match="valid.loss.best.pth: not found"):
+        Speech2Merit(model_dir)
+    shutil.copy(tiny_model / "valid.macro_f1.best.pth", model_dir / "valid.loss.best.pth")
+    assert Speech2Merit(model_dir).checkpoint == "valid.loss.best.pth"
+    assert Speech2Merit(tiny_model).checkpoint == "valid.macro_f1.best.pth"

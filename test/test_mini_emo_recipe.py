@@ -248,8 +248,7 @@ def matrix_recipe(trained_recipe, run_tool_module):
 def assert_classified_enhanced(classifier, decode, enhanced, enhanced_feats, noisy_dump):
     """The cascade's posteriors are the classifier's on the enhancer's output (its audio
     and features), and differ from the classifier's on the noisy input."""
-    config = yaml.safe_load((classifier / "config.yaml").read_text())
-    speech2merit = Speech2Merit(classifier, "%s.%s.best.pth" % tuple(config["best_model_criterion"][0][:2]))
+    speech2merit = Speech2Merit(classifier)  # the checkpoint of its first best_model_criterion
     noisy_feats = read_kv(noisy_dump / "feats.scp")
     posteriors = read_kv(decode / "utt2posteriors")
     moved = 0.0

@@ -15,7 +15,9 @@ def get_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", help="input audio (any rate; converted to 16 kHz mono)")
     parser.add_argument("--model_dir", required=True)
-    parser.add_argument("--checkpoint", default="valid.macro_f1.best.pth")
+    parser.add_argument("--checkpoint", default=None,
+                        help="default: the config's first best_model_criterion, "
+                             "e.g. valid.macro_f1.best.pth")
     parser.add_argument("--out", default=None, help="where to write the enhanced audio")
     parser.add_argument("--device", default="cpu")
     return parser

@@ -35,7 +35,9 @@ def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True)
-    parser.add_argument("--checkpoint", default="valid.macro_f1.best.pth")
+    parser.add_argument("--checkpoint", default=None,
+                        help="default: the config's first best_model_criterion, "
+                             "e.g. valid.macro_f1.best.pth")
     parser.add_argument("--data_dir", required=True, action="append",
                         help="data directory with wav.scp (noisy); repeatable")
     parser.add_argument("--feats_dir", action="append", default=None,
