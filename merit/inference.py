@@ -5,9 +5,9 @@
     result.enhanced, result.posteriors, result.expert_usage
 
 The model comes from ``<model_dir>/config.yaml`` and a checkpoint (default: the one
-kept for the config's first ``best_model_criterion``, e.g. ``valid.macro_f1.best.pth``). A model trained on dumped features takes those
-features (``feats``, (T, L, D)) when given, else computes them with the upstream
-recorded in its config.
+kept for the config's first ``best_model_criterion``, e.g. ``valid.macro_f1.best.pth``).
+A model trained on dumped features takes those features (``feats``, (T, L, D)) when
+given, else computes them with the upstream recorded in its config.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +44,11 @@ class Speech2Merit:
         config = model_dir / "config.yaml"
         if not config.exists():
             raise FileNotFoundError(f"{config}: not found (is {model_dir} a trained model dir?)")
-        checkpoint = checkpoint or best_checkpoint(config)
-        if not (model_dir / checkpoint).exists():
-            raise FileNotFoundError(f"{model_dir / checkpoint}: not found (is {model_dir} a "
-                                    f"trained model dir?)")
-        self.checkpoint = checkpoint
-        self.model, self.args = MeritTask.build_model_from_file(
-            config, model_dir / checkpoint, device=device)
+        self.checkpoint = checkpoint or best_checkpoint(config)
+        weights = model_dir / self.checkpoint
+        if not weights.exists():
+            raise FileNotFoundError(f"{weights}: not found (is {model_dir} a trained model dir?)")
+        self.model, self.args = MeritTask.build_model_from_file(config, weights, device=device)
         self.model.eval()
         self.device = device
         self.classes: List[str] = list(self.args.emotion_classes)
