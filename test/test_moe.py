@@ -68,7 +68,7 @@ def test_abstract_interface():
     with pytest.raises(TypeError):
         AbsMoE(F_IN)
     for cls in (SparseMoE, DenseMoE, SharedMLP):
-        layer = cls(F_IN, TASKS, 3, 1, HIDDEN, F_OUT, 0.01)  # one positional signature
+        layer = cls(F_IN, tasks=TASKS, hidden_size=HIDDEN, output_size=F_OUT)  # AbsMoE's arguments
         assert isinstance(layer, AbsMoE)
         assert layer.output_size == F_OUT
         assert isinstance(layer(*make_batch()), MoEOutput)
@@ -279,7 +279,9 @@ def test_expert_compute_is_sparse_and_deduplicated():
 # --- baselines -------------------------------------------------------------------------
 
 def test_dense_moe():
-    layer = make_layer(DenseMoE, top_k=2)  # top_k ignored
+    with pytest.raises(TypeError, match="top_k"):  # a setting it would ignore is refused
+        make_layer(DenseMoE, top_k=2)
+    layer = make_layer(DenseMoE)
     x, mask = make_batch()
     out = layer(x, mask)
     with torch.no_grad():
@@ -299,7 +301,11 @@ def test_dense_moe():
 
 
 def test_shared_mlp():
-    layer = make_layer(SharedMLP, num_experts=5, top_k=2, balance_weight=0.3)
+    for ignored in ({"num_experts": 5}, {"top_k": 2}, {"balance_weight": 0.3}):
+        with pytest.raises(TypeError):
+            SharedMLP(F_IN, tasks=TASKS, **ignored)
+    torch.manual_seed(0)
+    layer = SharedMLP(F_IN, tasks=TASKS, hidden_size=HIDDEN, output_size=F_OUT)
     assert len(layer.experts) == 1 and not hasattr(layer, "gates")
     x, mask = make_batch(dtype=torch.float64)
     layer = layer.double()

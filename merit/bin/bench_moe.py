@@ -115,8 +115,8 @@ def _sparse(layer, x, mask):
 def bench_one(args, experts: int, top_k: int) -> Dict[str, float]:
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    layer = SparseMoE(args.input_size, TASKS, experts, top_k, args.hidden_size,
-                      args.output_size).to(device)
+    layer = SparseMoE(args.input_size, tasks=TASKS, num_experts=experts, top_k=top_k,
+                      hidden_size=args.hidden_size, output_size=args.output_size).to(device)
     x = torch.randn(1, args.frames, args.input_size, device=device)
     mask = torch.ones(1, args.frames, dtype=torch.bool, device=device)
     with torch.no_grad():

@@ -11,8 +11,8 @@ maps a batch of per-frame input features to one feature sequence per task:
         expert_index[task]     (B, T, k) experts each frame was routed to (-1 on
                                padded frames), or None for variants that do not route
 
-All variants share one constructor signature (see ``AbsMoE.__init__``) so that a
-config can switch between them by name.
+All variants take the ``AbsMoE`` arguments (see ``AbsMoE.__init__``), so that a
+config can switch between them by name, plus the ones each uses.
 """
 import abc
 from dataclasses import dataclass
@@ -44,28 +44,33 @@ class MoEOutput:
     expert_index: Optional[Dict[str, torch.Tensor]] = None
 
 
+def check_positive_int(name: str, value) -> int:
+    """``value`` as an int, or ValueError naming ``name`` when it is not a positive integer."""
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 class AbsMoE(torch.nn.Module, abc.ABC):
     """Shared expert layer with one output per task.
 
-    Args (the same for every variant; a variant may ignore some of them):
+    Args (every variant takes these, by keyword after ``input_size``; each variant adds
+    only the arguments it uses, e.g. ``num_experts`` and ``balance_weight`` for the
+    gated pools and ``top_k`` for the sparse one, so a setting a variant would ignore
+    is refused rather than silently dropped):
         input_size: size F of the per-frame input feature (paper: L * D = 25 * 1024).
-        tasks: task names, one gate (and one output) per task, e.g. ("se", "ser").
-        num_experts: number E of expert MLPs in the shared pool.
-        top_k: experts each frame is routed to, per task.
+        tasks: task names, one output per task, e.g. ("se", "ser").
         hidden_size: hidden size of each expert MLP.
         output_size: size of each task's output feature.
-        balance_weight: weight (alpha) of the load-balancing loss.
     """
 
     def __init__(
         self,
         input_size: int,
+        *,
         tasks: Sequence[str] = ("se", "ser"),
-        num_experts: int = 3,
-        top_k: int = 1,
         hidden_size: int = 4096,
         output_size: int = 1024,
-        balance_weight: float = 0.01,
     ):
         super().__init__()
         tasks = tuple(tasks)
@@ -76,24 +81,15 @@ class AbsMoE(torch.nn.Module, abc.ABC):
         for task in tasks:
             if not isinstance(task, str) or not task or "." in task:
                 raise ValueError(f"task names must be non-empty strings without '.', got {task!r}")
-        for name, value in (("input_size", input_size), ("num_experts", num_experts),
-                            ("top_k", top_k), ("hidden_size", hidden_size),
-                            ("output_size", output_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if balance_weight < 0:
-            raise ValueError(f"balance_weight must be >= 0, got {balance_weight}")
-        self.input_size = int(input_size)
+        self.input_size = check_positive_int("input_size", input_size)
         self.tasks = tasks
-        self.num_experts = int(num_experts)
-        self.top_k = int(top_k)
-        self.hidden_size = int(hidden_size)
-        self.balance_weight = float(balance_weight)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self._output_size = check_positive_int("output_size", output_size)
 
     @property
-    @abc.abstractmethod
     def output_size(self) -> int:
         """Size of each task's output feature."""
+        return self._output_size
 
     @abc.abstractmethod
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> MoEOutput:

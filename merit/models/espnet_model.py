@@ -18,11 +18,7 @@ from merit.models.abs_integration import AbsIntegration
 from merit.models.abs_moe import AbsMoE
 from merit.models.abs_se_head import AbsSEHead
 from merit.models.abs_ser_head import AbsSERHead
-
-
-def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) lengths → (B, max_len) bool, True on valid frames."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+from merit.models.pad_mask import valid_mask
 
 
 class MeritModel(AbsESPnetModel):
@@ -49,7 +45,7 @@ class MeritModel(AbsESPnetModel):
         hidden, lengths = self.frontend(speech, speech_lengths, feats, feats_lengths)
         lengths = lengths.to(hidden.device)
         x = self.integration(hidden, lengths)
-        moe_out = self.moe(x, frame_mask(lengths, x.shape[1]))
+        moe_out = self.moe(x, valid_mask(lengths, x.shape[1]))
         return moe_out.features, lengths, moe_out
 
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor,

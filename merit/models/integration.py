@@ -2,11 +2,12 @@
 import torch
 
 from merit.models.abs_integration import AbsIntegration
+from merit.models.pad_mask import valid_mask
 
 
 def _zero_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Zero the frames t >= lengths[b] of x (B, T, ...)."""
-    valid = torch.arange(x.size(1), device=x.device)[None, :] < lengths.to(x.device)[:, None]
+    valid = valid_mask(lengths, x.size(1), x.device)
     return x * valid.view(valid.shape + (1,) * (x.dim() - 2)).to(x.dtype)
 
 

@@ -27,11 +27,11 @@ so all parameters stay in the autograd graph (distributed data parallel needs no
 Shapes: B utterances, T frames, F = input_size, O = output_size, E = num_experts,
 N = number of valid frames, k = top_k.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
-from merit.models.abs_moe import AbsMoE, MoEOutput
+from merit.models.abs_moe import AbsMoE, MoEOutput, check_positive_int
 
 
 class ExpertMLP(torch.nn.Module):
@@ -101,35 +101,28 @@ def _top1_fraction(top1: torch.Tensor, num_experts: int, dtype: torch.dtype) -> 
 
 
 class _ExpertPool(AbsMoE):
-    """Shared machinery: the expert MLPs, the per-task gates, valid-frame bookkeeping."""
+    """Shared machinery: the expert MLPs, the per-task gates, valid-frame bookkeeping.
 
-    def __init__(
-        self,
-        input_size: int,
-        tasks: Sequence[str] = ("se", "ser"),
-        num_experts: int = 3,
-        top_k: int = 1,
-        hidden_size: int = 4096,
-        output_size: int = 1024,
-        balance_weight: float = 0.01,
-        *,
-        gated: bool = True,
-    ):
-        super().__init__(input_size, tasks, num_experts, top_k, hidden_size, output_size,
-                         balance_weight)
-        self._output_size = int(output_size)
+    Args: the ``AbsMoE`` ones, plus
+        num_experts: number E of expert MLPs in the shared pool.
+        balance_weight: weight (alpha) of the load-balancing loss.
+    """
+
+    def __init__(self, input_size: int, *, num_experts: int = 3, balance_weight: float = 0.01,
+                 gated: bool = True, **kwargs):
+        super().__init__(input_size, **kwargs)
+        if balance_weight < 0:
+            raise ValueError(f"balance_weight must be >= 0, got {balance_weight}")
+        self.num_experts = check_positive_int("num_experts", num_experts)
+        self.balance_weight = float(balance_weight)
         self.experts = torch.nn.ModuleList(
-            ExpertMLP(self.input_size, self.hidden_size, self._output_size)
+            ExpertMLP(self.input_size, self.hidden_size, self.output_size)
             for _ in range(self.num_experts)
         )
         if gated:
             self.gates = torch.nn.ModuleDict(
                 {task: torch.nn.Linear(self.input_size, self.num_experts) for task in self.tasks}
             )
-
-    @property
-    def output_size(self) -> int:
-        return self._output_size
 
     def _valid_frames(
         self, x: torch.Tensor, mask: Optional[torch.Tensor]
@@ -171,8 +164,10 @@ class _ExpertPool(AbsMoE):
 class SparseMoE(_ExpertPool):
     """Sparse mixture of experts with one top-k gate per task (Sparse MERIT).
 
-    Constructor: the ``AbsMoE`` arguments, plus
+    Constructor: the ``_ExpertPool`` arguments (``AbsMoE``'s, ``num_experts``,
+    ``balance_weight``), plus
 
+        top_k: experts each frame is routed to, per task (at most ``num_experts``).
         normalize_topk: if True, divide the selected top-k probabilities by their sum
             (weights sum to 1 per frame). Default False: the raw softmax probabilities
             are used, which keeps a gradient to the gate even with k = 1 (with k = 1 and
@@ -183,22 +178,12 @@ class SparseMoE(_ExpertPool):
     (-1 on padded frames), ``expert_fraction[task]`` (E,), ``balance_loss`` ().
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        tasks: Sequence[str] = ("se", "ser"),
-        num_experts: int = 3,
-        top_k: int = 1,
-        hidden_size: int = 4096,
-        output_size: int = 1024,
-        balance_weight: float = 0.01,
-        *,
-        normalize_topk: bool = False,
-    ):
-        super().__init__(input_size, tasks, num_experts, top_k, hidden_size, output_size,
-                         balance_weight)
+    def __init__(self, input_size: int, *, top_k: int = 1, normalize_topk: bool = False,
+                 **kwargs):
+        super().__init__(input_size, **kwargs)
+        self.top_k = check_positive_int("top_k", top_k)
         if self.top_k > self.num_experts:
-            raise ValueError(f"top_k ({top_k}) must not exceed num_experts ({num_experts})")
+            raise ValueError(f"top_k ({top_k}) must not exceed num_experts ({self.num_experts})")
         self.normalize_topk = bool(normalize_topk)
 
     def route(self, xv: torch.Tensor) -> Dict[str, Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -292,7 +277,8 @@ class SparseMoE(_ExpertPool):
 class DenseMoE(_ExpertPool):
     """Dense mixture of experts: every expert on every valid frame, softmax-weighted per task.
 
-    ``top_k`` is accepted and ignored. The balance loss is computed as for ``SparseMoE``
+    Constructor: the ``_ExpertPool`` arguments (no ``top_k``: every expert runs on
+    every frame). The balance loss is computed as for ``SparseMoE``
     with f taken from each frame's argmax expert; whether to train with it is the
     caller's choice. ``expert_index`` is None (every frame uses every expert).
     """
@@ -326,23 +312,15 @@ class DenseMoE(_ExpertPool):
 class SharedMLP(_ExpertPool):
     """Naive multi-task baseline: one MLP, no gate, the same output for every task.
 
-    ``num_experts``, ``top_k`` and ``balance_weight`` are accepted and ignored. Every
+    Constructor: the ``AbsMoE`` arguments only (one expert, no gate, no balance loss:
+    ``num_experts``, ``top_k`` and ``balance_weight`` are refused). Every
     task's feature is the same tensor; ``balance_loss`` is 0; ``expert_fraction[task]``
     is ``[1.]`` (one expert takes every frame; ``[0.]`` when no frame is valid);
     ``gate_probs`` and ``expert_index`` are None.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        tasks: Sequence[str] = ("se", "ser"),
-        num_experts: int = 3,
-        top_k: int = 1,
-        hidden_size: int = 4096,
-        output_size: int = 1024,
-        balance_weight: float = 0.01,
-    ):
-        super().__init__(input_size, tasks, 1, 1, hidden_size, output_size, 0.0, gated=False)
+    def __init__(self, input_size: int, **kwargs):
+        super().__init__(input_size, num_experts=1, balance_weight=0.0, gated=False, **kwargs)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> MoEOutput:
         """x (B, T, F), mask (B, T) bool (None: all valid) -> MoEOutput."""

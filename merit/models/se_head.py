@@ -11,6 +11,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from merit.models.abs_se_head import AbsSEHead
+from merit.models.pad_mask import valid_mask
 
 
 @dataclass
@@ -25,12 +26,6 @@ class SEOutput:
     noisy_lengths: torch.Tensor  # (B,) valid samples of the noisy input
 
 
-def valid_frame_mask(lengths: torch.Tensor, num_frames: int, device=None) -> torch.Tensor:
-    """(B, num_frames) bool, True where frame index < lengths[b]."""
-    device = lengths.device if device is None else device
-    return torch.arange(num_frames, device=device)[None, :] < lengths.to(device)[:, None]
-
-
 def masked_l1_loss(
     estimate: torch.Tensor, target: torch.Tensor, frame_lengths: torch.Tensor
 ) -> torch.Tensor:
@@ -43,7 +38,7 @@ def masked_l1_loss(
     Returns:
         scalar: sum of |estimate - target| over valid bins / (number of valid frames * K).
     """
-    valid = valid_frame_mask(frame_lengths.clamp(max=estimate.size(1)), estimate.size(1), estimate.device)
+    valid = valid_mask(frame_lengths.clamp(max=estimate.size(1)), estimate.size(1), estimate.device)
     diff = (estimate - target).abs().masked_fill(~valid[:, :, None], 0.0)
     count = valid.sum().clamp(min=1) * estimate.size(2)
     return diff.sum() / count
@@ -157,7 +152,7 @@ class MaskSEHead(AbsSEHead):
         window = torch.nn.functional.pad(
             self._window(frames), (left, self.n_fft - self.win_length - left)
         )
-        valid = valid_frame_mask(frame_lengths, num_frames, frames.device).to(frames.dtype)
+        valid = valid_mask(frame_lengths, num_frames, frames.device).to(frames.dtype)
         frames = frames * window * valid[:, :, None]
         out_len = (num_frames - 1) * self.hop_length + self.n_fft
 
@@ -178,7 +173,7 @@ class MaskSEHead(AbsSEHead):
         signal = signal[:, pad : pad + total]
         if signal.size(1) < total:
             signal = torch.nn.functional.pad(signal, (0, total - signal.size(1)))
-        keep = valid_frame_mask(num_samples, total, signal.device)
+        keep = valid_mask(num_samples, total, signal.device)
         return signal * keep.to(signal.dtype)
 
     def align_features(
@@ -221,7 +216,7 @@ class MaskSEHead(AbsSEHead):
         frame_lengths = self.stft_frames(noisy_lengths)
         noisy_spec = self._stft(noisy, noisy_lengths)
         batch, num_frames, _ = noisy_spec.shape
-        valid = valid_frame_mask(frame_lengths, num_frames)[:, :, None]
+        valid = valid_mask(frame_lengths, num_frames)[:, :, None]
         noisy_logmag = torch.log1p(noisy_spec.abs()) * valid
 
         aligned = self.align_features(features, feature_lengths, num_frames)

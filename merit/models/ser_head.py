@@ -4,6 +4,7 @@ from typing import Tuple
 import torch
 
 from merit.models.abs_ser_head import AbsSERHead
+from merit.models.pad_mask import valid_mask
 
 
 class AttentiveStatsSERHead(AbsSERHead):
@@ -47,8 +48,7 @@ class AttentiveStatsSERHead(AbsSERHead):
 
     def _valid(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) bool, True at valid frames (at least the first frame of each utterance)."""
-        lengths = lengths.to(features.device).long().clamp(min=1)
-        return torch.arange(features.size(1), device=features.device)[None, :] < lengths[:, None]
+        return valid_mask(lengths.long().clamp(min=1), features.size(1), features.device)
 
     def attention_weights(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, F), (B,) -> (B, T) attention weights: zero at padded frames, summing
