@@ -13,9 +13,11 @@ from fake_corpora import RATE, make_noise_dir
 from merit.bin import prep_noise
 from merit.data import noise_pools
 from merit.data.datadir import c_sorted, read_kv
-from merit.data.noise_pools import CorpusSpec, POOLS
+from merit.data.noise_pools import CorpusSpec, ListedSpec, POOLS
 
-SCRIPT = Path(__file__).resolve().parent.parent / "egs/msp_podcast/merit/local/prep_noise.sh"
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "egs/TEMPLATE/merit/scripts/prep_noise.sh"
+MINI_EMO_DOWNLOADS = REPO / "egs/mini_emo/merit/downloads"
 
 
 def tiny(path: Path, seed: int = 0, seconds: float = 0.2, fmt: str = None) -> Path:
@@ -319,6 +321,130 @@ def test_old_output_is_replaced_whole_and_kept_on_error(corpora, tmp_path):
     assert not (tmp_path / "noise.tmp").exists()
 
 
+# ---------------------------------------------------------------- listed corpora
+
+def write_table(path: Path, header, rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(r) + "\n" for r in [header, *rows]))
+    return path
+
+
+@pytest.fixture
+def listed(tmp_path):
+    """A table in its own folder listing noise below its parent: every split/category
+    pair, extra columns in any order, one absolute path and a trailing blank line."""
+    root = tmp_path / "pkg"
+    names = ["train/hum_01.wav", "train/Fan 2.flac", "dev/hum_02.wav",
+             "test/hum_03.ogg", "test/siren_01.wav", "test/siren_02.wav"]
+    tiny_files(root, names)
+    elsewhere = tiny(tmp_path / "elsewhere" / "drill.wav")
+    rows = [("x", "seen", names[0], "train"), ("x", "seen", names[1], "train"),
+            ("y", "seen", names[2], "dev"), ("x", "seen", names[3], "test"),
+            ("z", "unseen", names[4], "test"), ("z", "unseen", names[5], "test"),
+            ("w", "seen", str(elsewhere), "dev")]
+    table = write_table(root / "lists" / "noise.tsv", ("type", "category", "file", "split"), rows)
+    table.write_text(table.read_text() + "\n")
+    expected = {"train": {"hum_01": root / names[0], "Fan_2": root / names[1]},
+                "dev": {"hum_02": root / names[2], "drill": elsewhere},
+                "test_seen": {"hum_03": root / names[3]},
+                "test_unseen": {"siren_01": root / names[4], "siren_02": root / names[5]}}
+    return ListedSpec("pkg", str(table), str(root)), expected
+
+
+def as_text(pools):
+    return {p: {k: str(v) for k, v in pool.items()} for p, pool in pools.items()}
+
+
+def test_listed_table_gives_each_file_its_pool_and_stem_id(listed, tmp_path):
+    spec, expected = listed
+    split = noise_pools.prepare([], [], tmp_path / "noise", listed=[spec])
+    pools, lines = read_out(tmp_path / "noise")
+    assert pools == as_text(expected)
+    assert {f.corpus for f in split.files} == {"pkg"} and all(f.seconds for f in split.files)
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == sorted(
+        ((i, "pkg", p) for p, pool in expected.items() for i in pool),
+        key=lambda r: r[0].encode())
+    for pool in POOLS:
+        text = (tmp_path / "noise" / f"{pool}.scp").read_text().splitlines()
+        assert text == c_sorted(text)
+
+
+def test_listed_paths_start_at_the_table_folder_by_default(tmp_path):
+    tiny_files(tmp_path / "t", ["a.wav", "b.wav", "c.wav", "d.wav"])
+    table = write_table(tmp_path / "t" / "list.tsv", ("file", "split", "category"),
+                        [("a.wav", "train", "seen"), ("b.wav", "dev", "seen"),
+                         ("c.wav", "test", "seen"), ("d.wav", "test", "unseen")])
+    spec = ListedSpec.parse(f"t={table}")
+    assert spec == ListedSpec("t", str(table), str(tmp_path / "t"))
+    split = noise_pools.build_split([], [], listed=[spec], check_audio=False)
+    assert {p: split.pool(p) for p in POOLS} == {
+        pool: {name: str(tmp_path / "t" / f"{name}.wav")}
+        for pool, name in zip(POOLS, "abcd")}
+    assert ListedSpec.parse(f"t={table}", "/else").root == "/else"
+
+
+def test_listed_corpus_joins_hash_split_corpora(corpora, listed, tmp_path):
+    seen, unseen = corpora
+    spec, expected = listed
+    alone = noise_pools.build_split(seen, unseen)
+    both = noise_pools.build_split(seen, unseen, listed=[spec])
+    for pool in POOLS:
+        assert both.pool(pool) == {**alone.pool(pool), **as_text(expected)[pool]}
+
+
+def test_mini_emo_table_gives_the_pools_of_its_split_and_category(tmp_path):
+    """The shipped noise.tsv: ids are stems, test noise goes by category, paths start at
+    downloads/; the scp files are the "<id> <path>" lines in C order."""
+    table = MINI_EMO_DOWNLOADS / "noise" / "noise.tsv"
+    spec = ListedSpec.parse(f"mini_emo={table}", str(MINI_EMO_DOWNLOADS))
+    noise_pools.prepare([], [], tmp_path / "noise", listed=[spec])
+    header, *rows = [line.split("\t") for line in table.read_text().splitlines()]
+    assert header[:4] == ["file", "type", "split", "category"]
+    expected = {pool: [] for pool in POOLS}
+    for file, _, split, category, *_ in rows:
+        pool = f"test_{category}" if split == "test" else split
+        expected[pool].append(f"{Path(file).stem} {MINI_EMO_DOWNLOADS / file}")
+    for pool in POOLS:
+        assert expected[pool]
+        assert (tmp_path / "noise" / f"{pool}.scp").read_text() == "".join(
+            line + "\n" for line in sorted(expected[pool], key=str.encode))
+
+
+@pytest.mark.parametrize("header, rows, message", [
+    (("file", "split"), [("a.wav", "train")], "no column category"),
+    (("file", "split", "category"), [("a.wav", "train", "unseen")],
+     "line 2: split 'train', category 'unseen'"),
+    (("file", "split", "category"), [("a.wav", "valid", "seen")], "split 'valid'"),
+    (("file", "split", "category"), [("a.wav", "test")], "line 2: 2 tab-separated fields"),
+    (("file", "split", "category"), [("gone.wav", "test", "seen")], "gone.wav does not exist"),
+    (("file", "split", "category"), [], "lists no noise files"),
+    (("file", "split", "category"),
+     [("a.wav", "train", "seen"), ("b.wav", "dev", "seen"), ("c.wav", "test", "seen")],
+     "noise pool test_unseen would be empty"),
+    (("file", "split", "category"),
+     [("a.wav", "train", "seen"), ("b.wav", "test", "seen"), ("c.wav", "test", "unseen")],
+     "noise pool dev would be empty"),
+    (("file", "split", "category"),
+     [("a.wav", "train", "seen"), ("x/a.flac", "dev", "seen")], "noise id a is shared"),
+])
+def test_listed_table_errors_name_the_problem(tmp_path, header, rows, message):
+    empty_files(tmp_path, ["a.wav", "b.wav", "c.wav", "x/a.flac"])
+    table = write_table(tmp_path / "noise.tsv", header, rows)
+    with pytest.raises(ValueError) as err:
+        noise_pools.build_split([], [], listed=[ListedSpec.parse(f"n={table}")],
+                                check_audio=False)
+    assert message in str(err.value)
+    assert str(table) in str(err.value) or "noise pool" in message or "shared" in message
+
+
+def test_listed_spec_and_unreadable_table_errors():
+    with pytest.raises(ValueError, match="expected NAME=TABLE"):
+        ListedSpec.parse("noise.tsv")
+    with pytest.raises(ValueError, match="cannot read its table /nowhere/noise.tsv"):
+        noise_pools.build_split([], [], listed=[ListedSpec.parse("n=/nowhere/noise.tsv")])
+
+
 # ---------------------------------------------------------------- the CLI
 
 def cli_args(tmp_path, *extra):
@@ -360,14 +486,14 @@ def test_cli_errors(corpora, tmp_path, capsys, args, message):
 # ---------------------------------------------------------------- the recipe script
 
 def recipe_copy(tmp_path, db: str) -> Path:
-    """local/prep_noise.sh with utils/, a db.sh and a path.sh that uses this interpreter."""
+    """scripts/prep_noise.sh with utils/, a db.sh and a path.sh that uses this interpreter."""
     recipe = tmp_path / "recipe"
-    (recipe / "local").mkdir(parents=True)
-    shutil.copy(SCRIPT, recipe / "local" / "prep_noise.sh")
-    (recipe / "utils").symlink_to(SCRIPT.parents[4] / "utils")
+    (recipe / "scripts").mkdir(parents=True)
+    shutil.copy(SCRIPT, recipe / "scripts" / "prep_noise.sh")
+    (recipe / "utils").symlink_to(REPO / "utils")
     (recipe / "db.sh").write_text(db)
     (recipe / "path.sh").write_text(f"export PATH={Path(sys.executable).parent}:$PATH\n"
-                                    f"export PYTHONPATH={SCRIPT.parents[4]}\nexport LC_ALL=C\n")
+                                    f"export PYTHONPATH={REPO}\nexport LC_ALL=C\n")
     return recipe
 
 
@@ -375,16 +501,48 @@ def test_recipe_script_defaults_and_missing_db_variable(corpora, tmp_path, run_t
     db = (f"CRSS_NOISE={tmp_path / 'crss'}\nFREESOUND_NOISE={tmp_path / 'fsd'}\n"
           f"DNS_NOISE={tmp_path / 'dns'}\nMUSAN=\n")
     recipe = recipe_copy(tmp_path, db)
-    done = run_tool(["bash", "local/prep_noise.sh"], cwd=recipe)
+    done = run_tool(["bash", "scripts/prep_noise.sh"], cwd=recipe)
     assert done.returncode == 0, done.stderr
     pools, lines = read_out(recipe / "data" / "noise")
     assert any("freesound-FSD50K.dev_audio-100" in pool for pool in pools.values())
     assert sorted(pools["test_unseen"]) == ["dns-d1", "dns-d2", "dns-d3"]
     seen, unseen = corpora
     assert pools == {p: noise_pools.build_split(seen, unseen).pool(p) for p in POOLS}
-    failed = run_tool(["bash", "local/prep_noise.sh", "--seen_corpora", "crss musan"],
+    failed = run_tool(["bash", "scripts/prep_noise.sh", "--seen_corpora", "crss musan"],
                       cwd=recipe)
     assert failed.returncode == 1 and "set MUSAN in db.sh" in failed.stderr
     (recipe / "db.sh").write_text(f"CRSS_NOISE={tmp_path / 'crss'}\n")
-    failed = run_tool(["bash", "local/prep_noise.sh", "--seen_corpora", "crss"], cwd=recipe)
+    failed = run_tool(["bash", "scripts/prep_noise.sh", "--seen_corpora", "crss"], cwd=recipe)
     assert failed.returncode == 1 and "set DNS_NOISE in db.sh" in failed.stderr
+
+
+def test_cli_listed_corpus_with_its_root(listed, tmp_path):
+    spec, expected = listed
+    assert prep_noise.main(["--listed", f"pkg={spec.table}", "--listed_root", spec.root,
+                            "--out", str(tmp_path / "out")]) == 0
+    pools, _ = read_out(tmp_path / "out")
+    assert pools == as_text(expected)
+
+
+def test_recipe_script_takes_folders_and_tables_without_db_variables(corpora, listed,
+                                                                      tmp_path, run_tool):
+    recipe = recipe_copy(tmp_path, "MUSAN=\n")
+    done = run_tool(["bash", "scripts/prep_noise.sh",
+                     "--seen_corpora", f"office=folder:{tmp_path / 'crss'}",
+                     "--unseen_corpora", f"street=dns:{tmp_path / 'dns'}"], cwd=recipe)
+    assert done.returncode == 0, done.stderr
+    pools, _ = read_out(recipe / "data" / "noise")
+    split = noise_pools.build_split([CorpusSpec("office", "folder", str(tmp_path / "crss"))],
+                                    [CorpusSpec("street", "dns", str(tmp_path / "dns"))])
+    assert pools == {p: split.pool(p) for p in POOLS}
+    assert sorted(pools["test_unseen"]) == ["street-d1", "street-d2", "street-d3"]
+    spec, expected = listed
+    done = run_tool(["bash", "scripts/prep_noise.sh", "--seen_corpora", "", "--unseen_corpora",
+                     "", "--listed_corpora", f"pkg={spec.table}", "--listed_root", spec.root,
+                     "--out", "data/listed"], cwd=recipe)
+    assert done.returncode == 0, done.stderr
+    pools, _ = read_out(recipe / "data" / "listed")
+    assert pools == as_text(expected)
+    failed = run_tool(["bash", "scripts/prep_noise.sh", "--seen_corpora", "office"], cwd=recipe)
+    assert failed.returncode == 1
+    assert "unknown noise corpus 'office'" in failed.stderr and "NAME=LAYOUT:PATH" in failed.stderr

@@ -47,7 +47,7 @@ def write_data_sh(recipe_dir: Path, emo="N", extra=""):
 def test_setup_links_template_and_adds_db_entry(recipe):
     recipe_dir, _ = recipe
     template = recipe_dir.parent.parent / "TEMPLATE" / "merit"
-    for name in ("merit.sh", "path.sh", "db.sh", "utils", "conf/systems"):
+    for name in ("merit.sh", "path.sh", "db.sh", "utils", "scripts", "conf/systems"):
         link = recipe_dir / name
         assert link.is_symlink(), name
         assert link.resolve() == (template / name).resolve()

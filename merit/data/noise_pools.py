@@ -22,7 +22,15 @@ Layouts (where a corpus keeps its audio under the root it is given; audio is
 Noise ids are ``<corpus>-<relative path without extension>`` with ``/`` → ``-`` and
 whitespace → ``_``; two files that give the same id are an error naming both.
 
-The split (seen corpora only; every file of an unseen corpus goes to test_unseen):
+Listed corpora (``ListedSpec``) already say which pool each file belongs to: a
+tab-separated table with a header line naming at least the columns ``file`` (a path,
+absolute or relative to the corpus's root, by default the table's folder), ``split``
+(``train``, ``dev`` or ``test``) and ``category`` (``seen`` or ``unseen``; unseen noise
+is test noise only); other columns are ignored. A file goes to its split, test noise
+to ``test_seen`` or ``test_unseen`` by category. Its id is its file name without
+extension (whitespace → ``_``), no corpus prefix: the table names its files.
+
+The split (hash-split seen corpora only; every file of an unseen corpus goes to test_unseen):
 each file gets ``u = sha1("<seed>:<corpus>/<relative path>")`` read as a fraction
 in [0, 1) (first 8 bytes, big-endian, / 2**64), and goes to train if
 ``u < f_train``, to dev if ``u < f_train + f_dev``, else to test_seen. A file's pool
@@ -32,7 +40,7 @@ splits of a small corpus can leave a pool empty, so per seen corpus, pools are
 filled in the order train, dev, test_seen: an empty pool takes the file whose
 ``u`` lies nearest to the pool's interval ``[lo, hi)`` (ties: C order of relative
 path) among the pools that hold two or more files. A seen corpus needs at least
-three files for that; fewer is an error.
+three files for that; fewer is an error. Every pool must end up with a file.
 """
 import hashlib
 import logging
@@ -55,6 +63,9 @@ SEEN_POOLS = POOLS[:3]
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 SPLIT_TSV = "noise_split.tsv"
 CORPUS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+LISTED_COLUMNS = ("file", "split", "category")
+LISTED_POOLS = {("train", "seen"): "train", ("dev", "seen"): "dev",
+                ("test", "seen"): "test_seen", ("test", "unseen"): "test_unseen"}
 
 
 # ---------------------------------------------------------------- layouts
@@ -149,13 +160,32 @@ class CorpusSpec:
         return cls(name.strip(), layout.strip(), root)
 
 
+@dataclass(frozen=True)
+class ListedSpec:
+    """A noise corpus listed with its pools: its name, its table and the folder its
+    relative paths start from."""
+
+    name: str
+    table: str
+    root: str
+
+    @classmethod
+    def parse(cls, text: str, root: Optional[str] = None) -> "ListedSpec":
+        """``NAME=TABLE`` → ListedSpec; ``root`` defaults to the table's folder."""
+        name, eq, table = text.partition("=")
+        if not (eq and name and table):
+            raise ValueError(f"listed corpus {text!r}: expected NAME=TABLE, "
+                             f"e.g. mini_emo=downloads/noise/noise.tsv")
+        return cls(name.strip(), table, root or os.path.dirname(table) or ".")
+
+
 @dataclass
 class NoiseFile:
     noise_id: str
     corpus: str
-    rel: str                       # posix path relative to the layout's base, with extension
+    rel: str                       # posix path relative to the layout's base (as listed), with extension
     path: str                      # absolute
-    u: float                       # split hash in [0, 1)
+    u: Optional[float] = None      # split hash in [0, 1) (hash-split corpora only)
     pool: str = ""
     seconds: Optional[float] = None
 
@@ -171,11 +201,15 @@ def noise_id(corpus: str, rel: str) -> str:
     return f"{corpus}-" + re.sub(r"\s", "_", stem.replace("/", "-"))
 
 
+def _check_name(name: str) -> None:
+    if not CORPUS_NAME.match(name):
+        raise ValueError(f"corpus name {name!r}: use letters, digits and _ . + - "
+                         f"(it starts every noise id)")
+
+
 def list_corpus(spec: CorpusSpec, seed: int) -> List[NoiseFile]:
     """The corpus's files in C order of relative path; an error naming what is missing."""
-    if not CORPUS_NAME.match(spec.name):
-        raise ValueError(f"corpus name {spec.name!r}: use letters, digits and _ . + - "
-                         f"(it starts every noise id)")
+    _check_name(spec.name)
     if spec.layout not in LAYOUTS:
         raise ValueError(f"corpus {spec.name}: unknown layout {spec.layout!r}; "
                          f"known layouts: {', '.join(sorted(LAYOUTS))}")
@@ -199,6 +233,52 @@ def list_corpus(spec: CorpusSpec, seed: int) -> List[NoiseFile]:
                                split_hash(seed, spec.name, rel)))
     files.sort(key=lambda f: f.rel.encode("utf-8"))
     log.info("corpus %s (%s): %d files under %s", spec.name, spec.layout, len(files), base)
+    return files
+
+
+def list_listed(spec: ListedSpec) -> List[NoiseFile]:
+    """The files of a listed corpus with their pools, in table order; an error naming
+    the table line of anything wrong (rules in the module docstring)."""
+    _check_name(spec.name)
+    try:
+        with open(spec.table, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as err:
+        raise ValueError(f"listed corpus {spec.name}: cannot read its table {spec.table} "
+                         f"({err.strerror})") from None
+    header = lines[0].split("\t") if lines else []
+    missing = [c for c in LISTED_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{spec.table}: the header line has no column {', '.join(missing)}; "
+                         f"a listed noise table is tab-separated, with a header naming at "
+                         f"least {', '.join(LISTED_COLUMNS)}")
+    column = {c: header.index(c) for c in LISTED_COLUMNS}
+    root = os.path.abspath(spec.root)
+    files = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        where = f"{spec.table} line {number}"
+        if len(fields) != len(header):
+            raise ValueError(f"{where}: {len(fields)} tab-separated fields, the header has "
+                             f"{len(header)}")
+        rel, split, category = (fields[column[c]] for c in LISTED_COLUMNS)
+        pool = LISTED_POOLS.get((split, category))
+        if pool is None:
+            raise ValueError(f"{where}: split {split!r}, category {category!r}; expected "
+                             f"split train, dev or test and category seen or unseen "
+                             f"(unseen noise is test noise only)")
+        path = os.path.abspath(os.path.join(root, rel))
+        if not os.path.isfile(path):
+            raise ValueError(f"{where}: {path} does not exist (relative paths start at "
+                             f"{root}, the listed corpus's root)")
+        stem = os.path.splitext(os.path.basename(rel))[0]
+        files.append(NoiseFile(re.sub(r"\s", "_", stem), spec.name, rel, path, pool=pool))
+    if not files:
+        raise ValueError(f"{spec.table}: lists no noise files")
+    log.info("listed corpus %s: %d files in %s under %s", spec.name, len(files), spec.table,
+             root)
     return files
 
 
@@ -310,10 +390,10 @@ class NoiseSplit:
 
 def build_split(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], seed: int = 1,
                 fractions=DEFAULT_FRACTIONS, check_audio: bool = True,
-                skip_bad: bool = False) -> NoiseSplit:
+                skip_bad: bool = False, listed: Sequence[ListedSpec] = ()) -> NoiseSplit:
     """List, check and split the corpora (nothing is written)."""
     fractions = parse_fractions(fractions)
-    names = [s.name for s in (*seen, *unseen)]
+    names = [s.name for s in (*seen, *unseen, *listed)]
     both = sorted({s.name for s in seen} & {s.name for s in unseen})
     if both:
         raise ValueError(f"corpus {both[0]} is given as both seen and unseen; "
@@ -321,16 +401,17 @@ def build_split(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], seed: 
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"corpus {repeated[0]} is given twice; give each corpus once")
-    if not seen:
+    if not seen and not listed:
         raise ValueError("pools train, dev and test_seen would be empty: "
                          "add a seen corpus (e.g. --seen crss=folder:/data/CRSS-noise)")
-    if not unseen:
+    if not unseen and not listed:
         raise ValueError("pool test_unseen would be empty: add an unseen corpus "
                          "(e.g. --unseen dns=dns:/data/DNS-Challenge)")
     result = NoiseSplit()
     by_id: Dict[str, NoiseFile] = {}
-    for spec, is_seen in [(s, True) for s in seen] + [(s, False) for s in unseen]:
-        files = list_corpus(spec, seed)
+    for spec, side in ([(s, "seen") for s in seen] + [(s, "unseen") for s in unseen]
+                       + [(s, "listed") for s in listed]):
+        files = list_listed(spec) if side == "listed" else list_corpus(spec, seed)
         for f in files:
             if f.noise_id in by_id:
                 raise ValueError(f"noise id {f.noise_id} is shared by {by_id[f.noise_id].path} "
@@ -341,13 +422,18 @@ def build_split(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], seed: 
             result.skipped.extend(bad)
             if not files:
                 raise ValueError(f"corpus {spec.name}: none of its files is readable audio")
-        if is_seen:
+        if side == "seen":
             split_seen(files, fractions)
-        else:
+        elif side == "unseen":
             for f in files:
                 f.pool = "test_unseen"
         result.files.extend(files)
     result.files.sort(key=lambda f: f.noise_id.encode("utf-8"))
+    for (split, category), pool in LISTED_POOLS.items():  # reached with listed corpora only
+        if not result.pool(pool):
+            raise ValueError(f"noise pool {pool} would be empty: add {category} noise "
+                             f"(--{category}), or list files of split {split} and category "
+                             f"{category} in a listed corpus's table")
     return result
 
 
@@ -367,9 +453,9 @@ def write_split(split: NoiseSplit, out_dir) -> None:
 
 def prepare(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], out_dir, seed: int = 1,
             fractions=DEFAULT_FRACTIONS, check_audio: bool = True,
-            skip_bad: bool = False) -> NoiseSplit:
+            skip_bad: bool = False, listed: Sequence[ListedSpec] = ()) -> NoiseSplit:
     """Build the split, write ``out_dir`` and log the summary; returns the split."""
-    split = build_split(seen, unseen, seed, fractions, check_audio, skip_bad)
+    split = build_split(seen, unseen, seed, fractions, check_audio, skip_bad, listed)
     write_split(split, out_dir)
     log.info("noise pools in %s (seed %d):\n%s", out_dir, seed, split.summary())
     return split

@@ -6,7 +6,7 @@
 
 MSP_PODCAST=${MSP_PODCAST:-}          # MSP-Podcast release root (1.11 or later): Audios/, Labels/
 
-# Noise corpora for egs/msp_podcast/merit/local/prep_noise.sh (the paper used the
+# Noise corpora named in egs/TEMPLATE/merit/scripts/prep_noise.sh (the paper used the
 # first three: CRSS-4ENGLISH-14 and Freesound seen, DNS Challenge noise unseen)
 CRSS_NOISE=${CRSS_NOISE:-}            # CRSS-4ENGLISH-14 noise: a folder of audio files
 FREESOUND_NOISE=${FREESOUND_NOISE:-}  # Freesound clips: FSD50K root, or a folder of audio files

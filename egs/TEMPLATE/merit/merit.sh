@@ -2,7 +2,8 @@
 # The stages of a merit recipe. Every corpus's run.sh calls this script with its
 # own options; run it from the recipe directory (egs/<corpus>/merit).
 #
-#   1. data prep            local/data.sh → data/<set> (clean speech + utt2emo)
+#   1. data prep            local/data.sh → data/<set> (clean speech + utt2emo) and the
+#                           noise pools data/noise/*.scp (scripts/prep_noise.sh)
 #   2. noise simulation     noisy mixtures per set
 #   3. SSL feature dumping  dump/<upstream>/<set>/feats.scp
 #   4. training             exp/<system>_<upstream>_seed<N>/ for every system and seed
@@ -262,7 +263,9 @@ simulate_set() {
     local opts=(--clean_dir "data/${clean}" --noise "${noise_pools}/${pool}.scp"
                 --category "${category}" --snrs "${snrs}" --out_dir "data/${noisy}"
                 --audio_dir "${audio_dump}/${noisy}" --seed "${sim_seed}" --num_jobs "${nj}")
-    [ -f "${noise_pools}/${pool}.scp" ] || { log "Error: noise pool ${noise_pools}/${pool}.scp is missing"; exit 1; }
+    [ -f "${noise_pools}/${pool}.scp" ] || {
+        log "Error: noise pool ${noise_pools}/${pool}.scp is missing: local/data.sh builds the pools with"
+        log "       scripts/prep_noise.sh (egs/TEMPLATE/merit/README.md), or point --noise_pools at them"; exit 1; }
     log "Simulating data/${noisy} from data/${clean} (logs: ${logdir}/simulate_noise.*.log)"
     # shellcheck disable=SC2154
     ${train_cmd} JOB=1:"${nj}" "${logdir}/simulate_noise.JOB.log" \

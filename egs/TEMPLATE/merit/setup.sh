@@ -3,9 +3,10 @@
 #
 #   egs/TEMPLATE/merit/setup.sh egs/<corpus>/merit
 #
-# Links merit.sh, path.sh, db.sh, utils and conf/systems to the template (so fixes reach
-# every recipe), copies cmd.sh and the rest of conf/ (settings you may edit), writes a run.sh
-# and a local/data.sh to fill in, and adds the corpus's variable to db.sh.
+# Links merit.sh, path.sh, db.sh, utils, scripts and conf/systems to the template (so fixes
+# reach every recipe), copies cmd.sh and the rest of conf/ (settings you may edit), writes a
+# run.sh and a local/data.sh to fill in, and adds the corpus's variable to db.sh.
+# egs/TEMPLATE/merit/README.md walks a new recipe from here to stage 6.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ "$1" = --help ] || [ "$1" = -h ]; then
@@ -25,7 +26,7 @@ db_var=$(echo "${corpus}" | tr '[:lower:]' '[:upper:]' | tr -c 'A-Z0-9\n' '_')
 
 mkdir -p "${target}/local"
 target=$(cd "${target}" && pwd)
-for f in merit.sh path.sh db.sh utils; do
+for f in merit.sh path.sh db.sh utils scripts; do
     ln -s "$(realpath --relative-to="${target}" "${template}/${f}")" "${target}/${f}"
 done
 cp "${template}/cmd.sh" "${target}/cmd.sh"
@@ -51,17 +52,49 @@ EOF
 
 cat > "${target}/local/data.sh" << EOF
 #!/usr/bin/env bash
-# Stage 1 for ${corpus}: write Kaldi-style data/{train,dev,test} (wav.scp, utt2spk,
-# spk2utt, utt2emo) from the corpus at \${${db_var}} (set it in db.sh).
+# Stage 1 for ${corpus}: the noise pools data/noise/{train,dev,test_seen,test_unseen}.scp
+# that stage 2 mixes in, from a noise folder, and the speech data/{train,dev,test}
+# (wav.scp, utt2spk, spk2utt, utt2emo) from the corpus at \${${db_var}} (set it in
+# db.sh). egs/TEMPLATE/merit/README.md says what each file holds.
 set -euo pipefail
+
+log() {
+    echo -e "\$(date '+%Y-%m-%dT%H:%M:%S') (\${0##*/}) \$*" >&2
+}
+
+noise_dir=noise  # seen/: noise split into train, dev and test_seen; unseen/: test_unseen only
+
+help_message=\$(cat << EOM
+Usage: \$0 [options]
+  --noise_dir  # noise folder with seen/ and unseen/ (\${noise_dir})
+EOM
+)
+. utils/parse_options.sh
 . ./db.sh
 . ./path.sh
 
 if [ -z "\${${db_var}:-}" ]; then
-    echo "\$0: set ${db_var} in db.sh to the root of the ${corpus} corpus" >&2
+    log "Error: set ${db_var} in db.sh to the root of the ${corpus} corpus"
     exit 1
 fi
-echo "\$0: not written yet: prepare data/{train,dev,test} from \${${db_var}} here" >&2
+
+# The noise pools: the audio files below \${noise_dir}/seen are split by a hash into
+# train, dev and test_seen, those below \${noise_dir}/unseen are test_unseen
+# (scripts/prep_noise.sh --help: noise corpora from db.sh, tables of given pools).
+for dir in "\${noise_dir}/seen" "\${noise_dir}/unseen"; do
+    if [ ! -d "\${dir}" ]; then
+        log "Error: \${dir} is missing: put (or link) the noise heard in training in \${noise_dir}/seen/"
+        log "       (at least 3 files) and the noise kept for test_unseen in \${noise_dir}/unseen/,"
+        log "       or pass --local_data_opts '--noise_dir DIR' (egs/TEMPLATE/merit/README.md)"
+        exit 1
+    fi
+done
+scripts/prep_noise.sh --seen_corpora "seen=folder:\${noise_dir}/seen" \\
+    --unseen_corpora "unseen=folder:\${noise_dir}/unseen"
+
+# The speech: replace these two lines with the code that writes data/train, data/dev and
+# data/test from \${${db_var}} (egs/TEMPLATE/merit/README.md).
+log "Error: \$0 is not written yet: prepare data/{train,dev,test} from \${${db_var}} here"
 exit 1
 EOF
 chmod +x "${target}/run.sh" "${target}/local/data.sh"
@@ -71,4 +104,5 @@ if ! grep -q "^${db_var}=" "${template}/db.sh"; then
 fi
 
 echo "$0: created ${target}"
-echo "$0: next: set ${db_var} in ${template}/db.sh and write ${target}/local/data.sh"
+echo "$0: next: set ${db_var} in ${template}/db.sh, put noise in ${target}/noise/{seen,unseen}/"
+echo "$0: and write the speech part of ${target}/local/data.sh (${template}/README.md)"

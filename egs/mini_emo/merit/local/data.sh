@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stage 1 for mini_emo: render the shipped speech in four emotion styles as an
 # MSP-Podcast-shaped corpus (data/local/mini_emo), prepare data/{train,dev,test1}
-# with the same code as the real MSP-Podcast recipe, and list the noise pools
-# data/noise/{train,dev,test_seen,test_unseen}.scp from downloads/noise/noise.tsv.
+# with the same code as the real MSP-Podcast recipe, and build the noise pools
+# data/noise/{train,dev,test_seen,test_unseen}.scp from the split and category that
+# downloads/noise/noise.tsv gives each file (scripts/prep_noise.sh).
 set -euo pipefail
 
 log() {
@@ -37,21 +38,9 @@ python3 -m merit.bin.make_mini_emo --downloads "${downloads}" --out "${corpus}" 
 log "Preparing data/ from ${corpus} (same code as the MSP-Podcast recipe)"
 python3 -m merit.bin.prep_msp_podcast --corpus "${corpus}" --out data
 
-log "Listing noise pools in data/noise"
-noise_tsv=${downloads}/noise/noise.tsv
-[ -f "${noise_tsv}" ] || { log "Error: ${noise_tsv} is missing"; exit 1; }
-rm -rf data/noise.tmp && mkdir -p data/noise.tmp
-# noise.tsv columns: file (relative to downloads/), type, split, category, source_package
-awk -F'\t' -v root="$(cd "${downloads}" && pwd)" -v out=data/noise.tmp '
-    NR == 1 { next }
-    {
-        pool = ($3 == "test") ? "test_" $4 : $3
-        id = $1; sub(/^.*\//, "", id); sub(/\.[^.]*$/, "", id)
-        print id, root "/" $1 > (out "/" pool ".scp")
-    }' "${noise_tsv}"
-for pool in train dev test_seen test_unseen; do
-    [ -s "data/noise.tmp/${pool}.scp" ] || { log "Error: ${noise_tsv} lists no ${pool} noise"; exit 1; }
-    LC_ALL=C sort -o "data/noise.tmp/${pool}.scp" "data/noise.tmp/${pool}.scp"
-done
-rm -rf data/noise && mv data/noise.tmp data/noise
+log "Building the noise pools in data/noise from ${downloads}/noise/noise.tsv"
+# noise.tsv gives each file's split and category; its paths start at downloads/
+scripts/prep_noise.sh --seen_corpora "" --unseen_corpora "" \
+    --listed_corpora "mini_emo=${downloads}/noise/noise.tsv" \
+    --listed_root "$(cd "${downloads}" && pwd)"
 log "Done: $(wc -l < data/train/wav.scp) train, $(wc -l < data/dev/wav.scp) dev, $(wc -l < data/test1/wav.scp) test1 utterances"
