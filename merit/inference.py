@@ -15,27 +15,26 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-import yaml
 
 from merit.models.frontend import DumpedFrontend
 from merit.tasks.merit_task import MeritTask
+from merit.utils.best_checkpoint import best_checkpoint
 
 
 @dataclass
 class MeritResult:
-    enhanced: Optional[np.ndarray]          # (samples,) float32, or None without an SE head
-    posteriors: Optional[np.ndarray]        # (C,) class probabilities, or None without SER
-    expert_usage: Dict[str, np.ndarray]     # task -> (E,) fraction of frames per expert (top-1)
+    outputs: Dict[str, np.ndarray]       # task name -> its inference output (TaskSpec.infer)
+    expert_usage: Dict[str, np.ndarray]  # task -> (E,) fraction of frames per expert (top-1)
 
+    @property
+    def enhanced(self) -> Optional[np.ndarray]:
+        """(samples,) float32 enhanced speech, or None without an SE head."""
+        return self.outputs.get("se")
 
-def best_checkpoint(config_path: Path) -> str:
-    """``<phase>.<metric>.best.pth`` of the first ``best_model_criterion`` in a trained
-    model's config: the checkpoint ESPnet's trainer kept as the best by it."""
-    criteria = yaml.safe_load(config_path.read_text()).get("best_model_criterion") or []
-    if not criteria:
-        raise ValueError(f"{config_path}: no best_model_criterion; give the checkpoint explicitly")
-    phase, metric = criteria[0][:2]
-    return f"{phase}.{metric}.best.pth"
+    @property
+    def posteriors(self) -> Optional[np.ndarray]:
+        """(C,) class probabilities, or None without an SER head."""
+        return self.outputs.get("ser")
 
 
 class Speech2Merit:
@@ -73,12 +72,8 @@ class Speech2Merit:
                 hidden_lens = torch.tensor([hidden.shape[1]], device=self.device)
             inputs.update(feats=hidden, feats_lengths=hidden_lens)
         features, frame_lengths, moe_out = self.model.encode(**inputs)
-        enhanced = posteriors = None
-        if self.model.se_head is not None:
-            se_out = self.model.se_head(features["se"], frame_lengths, speech, lengths)
-            enhanced = self.model.se_head.enhance(se_out)[0].cpu().numpy()
-        if self.model.ser_head is not None:
-            logits = self.model.ser_head(features["ser"], frame_lengths)
-            posteriors = torch.softmax(logits, dim=-1)[0].cpu().numpy()
+        outputs = {task.name: task.infer(self.model.head(task), features[task.name],
+                                         frame_lengths, speech, lengths)
+                   for task in self.model.tasks}
         usage = {task: fraction.cpu().numpy() for task, fraction in moe_out.expert_fraction.items()}
-        return MeritResult(enhanced=enhanced, posteriors=posteriors, expert_usage=usage)
+        return MeritResult(outputs=outputs, expert_usage=usage)

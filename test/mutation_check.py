@@ -63,27 +63,28 @@ MUTATIONS = [
         (("loss = moe_out.balance_loss\n", "loss = 0 * moe_out.balance_loss\n"),),
         ("test/test_loss_composition.py",)),
     Mutation(
-        "loss_class_weights_dropped", "loss", "merit/models/espnet_model.py",
-        (("F.cross_entropy(logits, target, weight=self.class_weights)",
+        "loss_class_weights_dropped", "loss", "merit/tasks/task_specs.py",
+        (("F.cross_entropy(logits, target, weight=class_weights)",
           "F.cross_entropy(logits, target)"),),
         ("test/test_loss_composition.py",)),
     Mutation(
         "loss_se_weight_ignored", "loss", "merit/models/espnet_model.py",
-        (("loss = loss + self.se_loss_weight * loss_se", "loss = loss + loss_se"),),
+        (("loss = loss + self.loss_weights[task.name] * part.loss",
+          "loss = loss + (self.loss_weights[task.name] if task.name != \"se\" else 1) * part.loss"),),
         ("test/test_loss_composition.py",)),
     Mutation(
         "se_mask_not_applied", "se_head", "merit/models/se_head.py",
         (("enhanced_logmag=mask * noisy_logmag,", "enhanced_logmag=noisy_logmag,"),),
         ("test/test_heads.py",)),
     Mutation(
-        "decode_enhanced_is_noisy", "decoding", "merit/inference.py",
-        (("enhanced = self.model.se_head.enhance(se_out)[0].cpu().numpy()",
-          "enhanced = speech[0].cpu().numpy()"),),
+        "decode_enhanced_is_noisy", "decoding", "merit/tasks/task_specs.py",
+        (("return head.enhance(se_out)[0].cpu().numpy()",
+          "return speech[0].cpu().numpy()"),),
         ("test/test_decode_matches_forward.py",)),
     Mutation(
-        "decode_hyp_class_shifted", "decoding", "merit/bin/merit_inference.py",
-        (("speech2merit.classes[int(np.argmax(result.posteriors))]",
-          "speech2merit.classes[int(np.argmax(result.posteriors)) - 1]"),),
+        "decode_hyp_class_shifted", "decoding", "merit/tasks/task_specs.py",
+        (("classes[int(np.argmax(output))]",
+          "classes[int(np.argmax(output)) - 1]"),),
         ("test/test_decode_matches_forward.py",)),
     Mutation(
         "scoring_hyp_is_ref", "scoring", "merit/bin/score.py",

@@ -110,7 +110,7 @@ def test_cached_scores_equal_uncached(scored_set, capsys):
     assert rows["utt_a"]["size"] == str(stat.st_size)
     assert rows["utt_a"]["mtime_ns"] == str(stat.st_mtime_ns)
     # full precision: the mean of the cached values is the mean in scores.json
-    for metric in score.SE_METRICS:
+    for metric in score.SE_NAMES:
         values = [float(rows[u][metric]) for u in UTTS]
         assert score.nanmean(values) == plain_scores["se"]["noisy"][metric], metric
     assert not list(cache.parent.glob("*.tmp"))

@@ -52,14 +52,10 @@ def train_command(root: Path, exp: Path, max_epoch: int, ngpu: int = 0,
     config = dict(CONFIG, max_epoch=max_epoch)
     exp.mkdir(parents=True, exist_ok=True)
     (exp / "train_config.yaml").write_text(yaml.safe_dump(config))
-    info = yaml.safe_load((root / "dump" / "train_noisy" / "feats_info.yaml").read_text())
     cmd = [sys.executable, "-m", "merit.bin.merit_train", "--config", str(exp / "train_config.yaml"),
            "--output_dir", str(exp), "--ngpu", str(ngpu), "--resume", "true",
-           "--class_weights", str(root / "data/train_noisy/utt2emo"),
-           "--frontend", "dumped", "--frontend_conf", f"num_layers={info['num_layers']}",
-           "--frontend_conf", f"hidden_size={info['hidden_size']}",
-           "--frontend_conf", f"downsample_rate={info['downsample_rate']}",
-           "--frontend_conf", "upstream=fbank"]
+           "--class_weights", str(root / "data/train_noisy/utt2emo"), "--frontend", "dumped",
+           "--frontend_conf", f"feats_info={root}/dump/train_noisy/feats_info.yaml"]
     for mode, name in (("train", "train_noisy"), ("valid", "dev_noisy")):
         d = root / "data" / name
         cmd += [f"--{mode}_data_path_and_name_and_type", f"{d}/wav.scp,speech,sound",

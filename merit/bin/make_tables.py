@@ -3,8 +3,9 @@
     python -m merit.bin.make_tables exp/* [--baseline NAME ...] [--format markdown|latex]
 
 Reads ``<exp>/decode_<set>/scores.json`` (and ``per_utt_ser.tsv`` / ``per_utt_se.tsv``
-for the significance tests).  Prints four tables to stdout: SER macro-F1 and the SSNR,
-PESQ and STOI of the enhanced output (the SE tables also get a "noisy" reference row).
+for the significance tests).  Prints one table per metric marked ``in_tables`` in its
+task's declaration (``merit.tasks.task_specs``): SER macro-F1 and the SSNR, PESQ and STOI
+of the enhanced output (the SE tables also get a "noisy" reference row).
 Rows are systems; exp dirs named ``<system>_seed<N>`` are runs of ``<system>`` and are
 shown as mean ± std over seeds (ddof=1).  Columns are sets sorted by condition, then SNR.
 
@@ -25,10 +26,10 @@ import numpy as np
 
 from merit.metrics.significance import (approximate_randomization, macro_f1_metric,
                                         significance_mark, wilcoxon_signed_rank)
+from merit.tasks.task_specs import REPORTED
 
-#: (title, task, metric, decimals) of the printed tables.
-TABLES = [("SER macro-F1", "ser", "macro_f1", 3), ("SSNR (dB)", "se", "ssnr", 2),
-          ("PESQ", "se", "pesq", 2), ("STOI", "se", "stoi", 3)]
+#: (task, metric) of the printed tables: every metric marked ``in_tables``.
+TABLES = [(task, metric) for task in REPORTED for metric in task.metrics if metric.in_tables]
 DASH = "–"
 SET_RE = re.compile(r"^(?P<test>.*)_snr(?P<snr>-?\d+(?:\.\d+)?)_(?P<cond>[^_]+)$")
 SEED_RE = re.compile(r"^(?P<system>.+)_seed(?P<seed>\d+)$")
@@ -79,13 +80,14 @@ def load_runs(exp_dirs) -> dict:
             for system, runs in found.items()}
 
 
-def value(scores: dict, task: str, metric: str, which: str = "enhanced"):
-    """The metric from one scores.json, or None when absent."""
-    part = scores.get(task, {})
-    return (part if task == "ser" else part.get(which, {})).get(metric)
+def value(scores: dict, task, metric, which: str = "enhanced"):
+    """The metric from one scores.json (of the system's output, or of the ``noisy``
+    input for a task that scores it), or None when absent."""
+    part = scores.get(task.name, {})
+    return (part.get(which, {}) if task.scores_input else part).get(metric.name)
 
 
-def cell_values(runs: list, name: str, task: str, metric: str) -> list:
+def cell_values(runs: list, name: str, task, metric) -> list:
     """The metric of set ``name`` in every run (seed) that has it."""
     values = [value(run[name][0], task, metric) for run in runs if name in run]
     return [v for v in values if v is not None]
@@ -108,19 +110,20 @@ def read_tsv(path: Path) -> dict:
         return {row["utt"]: row for row in csv.DictReader(f, delimiter="\t")}
 
 
-def p_value(run_a: dict, run_b: dict, name: str, task: str, metric: str,
-            trials: int) -> float:
-    """Paired p-value of two runs on set ``name`` over their common utterances (NaN if none)."""
+def p_value(run_a: dict, run_b: dict, name: str, task, metric, trials: int) -> float:
+    """Paired p-value of two runs on set ``name`` over their common utterances (NaN if none),
+    by the task's ``paired_test``."""
     if name not in run_a or name not in run_b:
         return float("nan")
     (scores_a, dir_a), (_, dir_b) = run_a[name], run_b[name]
-    if task == "ser":
-        a, b = read_tsv(dir_a / "per_utt_ser.tsv"), read_tsv(dir_b / "per_utt_ser.tsv")
+    tsv = f"per_utt_{task.name}.tsv"
+    a, b = read_tsv(dir_a / tsv), read_tsv(dir_b / tsv)
+    if task.paired_test == "randomization":
         utts = sorted(set(a) & set(b))
         if not utts:
             return float("nan")
         labels = {a[u][k] for u in utts for k in ("ref", "hyp")} | {b[u]["hyp"] for u in utts}
-        classes = list(scores_a.get("ser", {}).get("classes", []))
+        classes = list(scores_a.get(task.name, {}).get("classes", []))
         classes += sorted(labels - set(classes))
         index = {c: i for i, c in enumerate(classes)}
         ref = np.array([index[a[u]["ref"]] for u in utts])
@@ -128,8 +131,7 @@ def p_value(run_a: dict, run_b: dict, name: str, task: str, metric: str,
         hyp_b = np.array([index[b[u]["hyp"]] for u in utts])
         return approximate_randomization(ref, hyp_a, hyp_b, macro_f1_metric(len(classes)),
                                          trials=trials, seed=0)
-    column = f"enhanced_{metric}"
-    a, b = read_tsv(dir_a / "per_utt_se.tsv"), read_tsv(dir_b / "per_utt_se.tsv")
+    column = f"enhanced_{metric.name}"
     utts = sorted(u for u in set(a) & set(b) if a[u].get(column) and b[u].get(column))
     if not utts:
         return float("nan")
@@ -137,7 +139,7 @@ def p_value(run_a: dict, run_b: dict, name: str, task: str, metric: str,
                                 [float(b[u][column]) for u in utts])
 
 
-def relative(systems: dict, system: str, base: str, name: str, task: str, metric: str,
+def relative(systems: dict, system: str, base: str, name: str, task, metric,
              trials: int) -> str:
     """``+12.0 %*``: relative change of ``system`` over ``base`` on one set."""
     mine = cell_values(systems[system], name, task, metric)
@@ -150,19 +152,20 @@ def relative(systems: dict, system: str, base: str, name: str, task: str, metric
 
 
 def build_rows(systems: dict, sets: list, baselines: list, table: tuple, trials: int) -> list:
-    """Rows ``[label, cell, ...]`` of one table (noisy reference row first for SE)."""
-    _, task, metric, digits = table
+    """Rows ``[label, cell, ...]`` of one table (a noisy reference row first for a task
+    that scores its input)."""
+    task, metric = table
     rows = []
-    if task == "se":
+    if task.scores_input:
         noisy = []
         for name in sets:
-            found = [value(run[name][0], "se", metric, "noisy") for runs in systems.values()
+            found = [value(run[name][0], task, metric, "noisy") for runs in systems.values()
                      for run in runs if name in run]
             found = [v for v in found if v is not None]
-            noisy.append(f"{found[0]:.{digits}f}" if found else DASH)
+            noisy.append(metric.format(found[0]) if found else DASH)
         rows.append(["noisy"] + noisy)
     for system, runs in systems.items():
-        rows.append([system] + [fmt_values(cell_values(runs, n, task, metric), digits)
+        rows.append([system] + [fmt_values(cell_values(runs, n, task, metric), metric.digits)
                                 for n in sets])
         for base in baselines:
             if base != system:
@@ -208,7 +211,7 @@ def main(argv=None) -> int:
     several_tests = len({keys[n][2] for n in sets}) > 1
     header = ["system"] + [(f"{keys[n][2]} " if several_tests else "")
                            + f"{keys[n][1]:g} dB {keys[n][0]}".rstrip() for n in sets]
-    blocks = [render(t[0], header, build_rows(systems, sets, args.baseline, t, args.trials),
+    blocks = [render(t[1].heading, header, build_rows(systems, sets, args.baseline, t, args.trials),
                      args.format) for t in TABLES]
     notes = []
     if args.baseline:

@@ -24,8 +24,9 @@ import numpy as np
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
-from merit.data.audio_io import read_audio, write_audio
+from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv, write_kv
+from merit.tasks.task_specs import fmt_values
 from merit.utils.job_parts import check_job, finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("merit_inference")
@@ -50,10 +51,6 @@ def get_parser():
     return parser
 
 
-def fmt(values) -> str:
-    return " ".join(f"{v:.6f}" for v in values)
-
-
 def decode(speech2merit, utts, wav_scp, feats_dir, out_dir: Path, part: Path) -> None:
     feats_scp = read_kv(Path(feats_dir) / "feats.scp") if feats_dir else {}
     tables = {}
@@ -61,15 +58,13 @@ def decode(speech2merit, utts, wav_scp, feats_dir, out_dir: Path, part: Path) ->
     for utt in tqdm(utts, desc=part.parent.name, mininterval=5.0, file=sys.stdout):
         feats = np.load(feats_scp[utt]) if utt in feats_scp else None
         result = speech2merit(read_audio(wav_scp[utt]), feats)
-        if result.enhanced is not None:
-            path = (out_dir / "enhanced" / f"{utt}.wav").resolve()
-            write_audio(path, result.enhanced)
-            tables.setdefault("enhanced.scp", {})[utt] = path
-        if result.posteriors is not None:
-            tables.setdefault("utt2emo_hyp", {})[utt] = speech2merit.classes[int(np.argmax(result.posteriors))]
-            tables.setdefault("utt2posteriors", {})[utt] = fmt(result.posteriors)
+        for task in speech2merit.model.tasks:
+            entries = task.decode_entries(utt, result.outputs[task.name], out_dir,
+                                          speech2merit.classes)
+            for name, value in entries.items():
+                tables.setdefault(name, {})[utt] = value
         for task, usage in result.expert_usage.items():
-            tables.setdefault(f"utt2expert_usage_{task}", {})[utt] = fmt(usage)
+            tables.setdefault(f"utt2expert_usage_{task}", {})[utt] = fmt_values(usage)
     for name, table in tables.items():
         write_kv(part / name, table)
     (part / "classes").write_text("\n".join(speech2merit.classes) + "\n")

@@ -3,8 +3,8 @@
     python -m merit.bin.results_md exp/sparse_merit_fbank > RESULTS.md
 
 An environment block (date, python, torch, espnet, s3prl, git hash), then one row per
-decoded set: SER macro-F1 / UAR / accuracy, and SSNR, PESQ, STOI, SI-SDR of the
-noisy input → the enhanced output.
+decoded set: each task's metrics marked ``in_results`` (SER macro-F1 / UAR / accuracy,
+and SSNR, PESQ, STOI, SI-SDR of the noisy input → the enhanced output).
 """
 import json
 import platform
@@ -13,6 +13,10 @@ import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from merit.tasks.task_specs import REPORTED
+
+DASH = "–"
 
 
 def package_version(name: str) -> str:
@@ -41,30 +45,34 @@ def environment() -> str:
     ])
 
 
-def arrow(se: dict, metric: str, digits: int) -> str:
-    noisy, enhanced = se.get("noisy", {}).get(metric), se.get("enhanced", {}).get(metric)
+def cell(part: dict, task, metric) -> str:
+    """One task's metric on a set: ``noisy → enhanced`` for a task that scores its
+    input, else the value; ``–`` when the set has no such score."""
+    if not task.scores_input:
+        return metric.format(part[metric.name]) if metric.name in part else DASH
+    noisy, output = part.get("noisy", {}).get(metric.name), part.get("enhanced", {}).get(metric.name)
     if noisy is None:
-        return "–"
-    if enhanced is None:
-        return f"{noisy:.{digits}f}"
-    return f"{noisy:.{digits}f} → {enhanced:.{digits}f}"
+        return DASH
+    if output is None:
+        return metric.format(noisy)
+    return f"{metric.format(noisy)} → {metric.format(output)}"
 
 
 def results_table(exp_dir: Path) -> str:
     files = sorted(exp_dir.glob("decode_*/scores.json"))
     if not files:
         raise ValueError(f"{exp_dir}: no decode_*/scores.json (run stages 5 and 6 first)")
-    lines = ["| set | SER macro-F1 | UAR | accuracy | SSNR (dB) | PESQ | STOI | SI-SDR (dB) | utts |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    columns = [(task, metric) for task in REPORTED for metric in task.metrics if metric.in_results]
+    header = ["set"] + [metric.heading for _, metric in columns] + ["utts"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    count_task = next(task for task in REPORTED if task.scores_input)
     for path in files:
         scores = json.loads(path.read_text())
-        ser, se = scores.get("ser"), scores.get("se", {})
-        ser_cols = ([f"{ser['macro_f1']:.3f}", f"{ser['uar']:.3f}", f"{ser['accuracy']:.3f}"]
-                    if ser else ["–"] * 3)
-        lines.append("| " + " | ".join([scores["set"], *ser_cols, arrow(se, "ssnr", 2),
-                                         arrow(se, "pesq", 2), arrow(se, "stoi", 3),
-                                         arrow(se, "si_sdr", 2), str(se.get("count", "–"))]) + " |")
+        cells = [cell(scores.get(task.name, {}), task, metric) for task, metric in columns]
+        count = scores.get(count_task.name, {}).get("count", DASH)
+        lines.append("| " + " | ".join([scores["set"], *cells, str(count)]) + " |")
     return "\n".join(lines)
+
 
 
 def main(argv=None):

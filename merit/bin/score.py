@@ -27,13 +27,14 @@ from tqdm import tqdm
 
 from merit.data.audio_io import read_audio
 from merit.data.datadir import c_sorted, read_kv
-from merit.metrics.classification import classification_scores, confusion_matrix, format_confusion
+from merit.metrics.classification import (SER_METRICS, classification_scores, confusion_matrix,
+                                          format_confusion)
 from merit.metrics.confusion_plot import plot_confusion
-from merit.metrics.se import se_scores
+from merit.metrics.se import SE_METRICS, se_scores
 
-SE_METRICS = ("ssnr", "pesq", "stoi", "estoi", "si_sdr")
+SE_NAMES = tuple(metric.name for metric in SE_METRICS)
 STAMP_COLUMNS = ("noisy_path", "size", "mtime_ns", "clean_path", "clean_size", "clean_mtime_ns")
-CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_METRICS)
+CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_NAMES)
 
 
 def get_parser():
@@ -96,10 +97,10 @@ def read_noisy_cache(path: Path) -> dict:
         cache = {}
         for lineno, line in enumerate(lines[1:], 2):
             fields = line.split("\t")
-            if len(fields) != 1 + len(STAMP_COLUMNS) + len(SE_METRICS):
+            if len(fields) != 1 + len(STAMP_COLUMNS) + len(SE_NAMES):
                 raise ValueError(f"line {lineno}: {len(fields)} fields")
             stamps, values = tuple(fields[1:1 + len(STAMP_COLUMNS)]), fields[1 + len(STAMP_COLUMNS):]
-            cache[fields[0]] = stamps, {f"noisy_{m}": float(v) for m, v in zip(SE_METRICS, values)}
+            cache[fields[0]] = stamps, {f"noisy_{m}": float(v) for m, v in zip(SE_NAMES, values)}
     except (OSError, ValueError) as err:
         print(f"score: warning: {path}: unreadable ({err}); recomputing the noisy-input metrics",
               file=sys.stderr)
@@ -110,7 +111,7 @@ def read_noisy_cache(path: Path) -> dict:
 def write_noisy_cache(path: Path, utts, stamps: dict, rows: dict) -> None:
     """The noisy cache of ``utts``, replacing the file as a whole."""
     lines = [CACHE_HEADER]
-    lines += ["\t".join((utt,) + stamps[utt] + tuple(repr(rows[utt][f"noisy_{m}"]) for m in SE_METRICS))
+    lines += ["\t".join((utt,) + stamps[utt] + tuple(repr(rows[utt][f"noisy_{m}"]) for m in SE_NAMES))
               for utt in utts]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, "\n".join(lines) + "\n")
@@ -146,15 +147,15 @@ def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None
     rows = {u: {**cached.get(u, {}), **computed.get(u, {})} for u in utts}
     if noisy_cache is not None:
         write_noisy_cache(noisy_cache, utts, stamps, rows)
-    columns = [f"{which}_{m}" for which in ("noisy", "enhanced") for m in SE_METRICS
+    columns = [f"{which}_{m}" for which in ("noisy", "enhanced") for m in SE_NAMES
                if f"{which}_{m}" in rows[utts[0]]]
     lines = ["utt\t" + "\t".join(columns)]
     lines += [utt + "\t" + "\t".join(f"{rows[utt][c]:.4f}" for c in columns) for utt in utts]
     write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
     result = {"count": len(utts)}
     for which in ("noisy", "enhanced"):
-        if f"{which}_ssnr" in columns:
-            result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_METRICS}
+        if f"{which}_{SE_NAMES[0]}" in columns:
+            result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_NAMES}
     return result
 
 
@@ -174,6 +175,12 @@ def score_ser(data_dir: Path, decode_dir: Path) -> dict:
     write_atomic(decode_dir / "confusion.txt", format_confusion(confusion, classes) + "\n")
     plot_confusion(confusion, classes, decode_dir / "confusion.png", title=decode_dir.name)
     return {"count": len(utts), **classification_scores(confusion, classes)}
+
+
+def summary_of(values: dict, metrics) -> list:
+    """``["SSNR -1.50 dB", …]``: the table metrics among ``values``, for the log."""
+    return [f"{m.title} {m.format(values[m.name])} {m.unit}".rstrip()
+            for m in metrics if m.in_tables]
 
 
 def main(argv=None):
@@ -200,11 +207,10 @@ def main(argv=None):
     write_atomic(decode_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
     summary = []
     if "ser" in scores:
-        summary.append(f"SER macro-F1 {scores['ser']['macro_f1']:.3f}")
+        summary.append(", ".join(summary_of(scores["ser"], SER_METRICS)))
     for which in ("noisy", "enhanced"):
         if which in scores["se"]:
-            s = scores["se"][which]
-            summary.append(f"{which}: SSNR {s['ssnr']:.2f} dB, PESQ {s['pesq']:.2f}, STOI {s['stoi']:.3f}")
+            summary.append(f"{which}: " + ", ".join(summary_of(scores["se"][which], SE_METRICS)))
     print(f"score: {decode_dir}: " + "; ".join(summary), file=sys.stderr)
     return 0
 

@@ -3,6 +3,8 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
+from merit.metrics.metric import Metric
+
 
 def per_class_f1(confusion) -> np.ndarray:
     """F1 per class; a class with no reference and no hypothesis scores 0."""
@@ -12,9 +14,38 @@ def per_class_f1(confusion) -> np.ndarray:
     return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
 
 
+def per_class_recall(confusion) -> np.ndarray:
+    """Recall per class; a class with no reference utterance scores 0."""
+    c = np.asarray(confusion, dtype=np.float64)
+    support = c.sum(axis=1)  # tp + fn
+    return np.divide(np.diag(c), support, out=np.zeros_like(support), where=support > 0)
+
+
 def macro_f1(confusion) -> float:
     """Unweighted mean of the per-class F1 scores."""
     return float(per_class_f1(confusion).mean())
+
+
+def uar(confusion) -> float:
+    """Unweighted average recall over the classes with at least one reference (0 if none)."""
+    present = np.asarray(confusion, dtype=np.float64).sum(axis=1) > 0
+    return float(per_class_recall(confusion)[present].mean()) if present.any() else 0.0
+
+
+def accuracy(confusion) -> float:
+    """Trace over total (0 for an empty matrix)."""
+    c = np.asarray(confusion, dtype=np.float64)
+    return float(np.trace(c) / c.sum()) if c.sum() > 0 else 0.0
+
+
+SER_METRICS = (
+    Metric("macro_f1", "SER macro-F1", macro_f1, digits=3, in_tables=True),
+    Metric("micro_f1", "micro-F1", accuracy, digits=3, in_results=False),
+    Metric("uar", "UAR", uar, digits=3),
+    Metric("accuracy", "accuracy", accuracy, digits=3),
+)
+"""The SER metrics of a set, in the order of ``scores.json``; each a function of the
+confusion matrix (micro-F1 equals accuracy for single-label data)."""
 
 
 def confusion_matrix(ref: Sequence[int], hyp: Sequence[int], num_classes: int) -> np.ndarray:
@@ -78,20 +109,11 @@ def classification_scores(confusion, classes: Sequence[str]) -> Dict[str, Any]:
     """
     c = _check_confusion(confusion, classes).astype(np.float64)
     tp = np.diag(c)
-    support = c.sum(axis=1)  # tp + fn
     predicted = c.sum(axis=0)  # tp + fp
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = per_class_f1(c)
-    total = c.sum()
-    accuracy = float(tp.sum() / total) if total > 0 else 0.0
-    present = support > 0
-    uar = float(recall[present].mean()) if present.any() else 0.0
+    recall, f1, support = per_class_recall(c), per_class_f1(c), c.sum(axis=1)
     return {
-        "macro_f1": macro_f1(c),
-        "micro_f1": accuracy,
-        "uar": uar,
-        "accuracy": accuracy,
+        **{metric.name: metric.compute(c) for metric in SER_METRICS},
         "per_class": {
             str(name): {
                 "precision": float(precision[i]),

@@ -12,11 +12,18 @@ Scores:
 * ``si_sdr``         -- scale-invariant signal-to-distortion ratio in dB.
 * ``pesq_wb``        -- wide-band PESQ (ITU-T P.862.2, MOS-LQO, about 1.04 .. 4.64).
 * ``stoi``           -- STOI / extended STOI (0 .. 1), via ``pystoi``.
-* ``se_scores``      -- all of the above in one dict.
+* ``se_scores``      -- every metric of ``SE_METRICS`` in one dict.
+
+``SE_METRICS`` is the one declaration of the SE metrics (name, unit, direction,
+decimals, function): scoring, ``RESULTS.md`` and ``make_tables`` loop over it, so a
+new metric is a function and one entry here.
 """
+from functools import partial
 from typing import Dict
 
 import numpy as np
+
+from merit.metrics.metric import Metric
 
 #: Added to the per-frame noise energy and to the energy ratio in ``segmental_snr``
 #: (the value the reference evaluation code uses).
@@ -202,8 +209,19 @@ def stoi(clean, estimate, fs: int = 16000, extended: bool = False) -> float:
     return float(_pystoi(ref, est, int(fs), extended=extended))
 
 
+SE_METRICS = (
+    Metric("ssnr", "SSNR", segmental_snr, unit="dB", digits=2, in_tables=True),
+    Metric("pesq", "PESQ", pesq_wb, digits=2, in_tables=True),
+    Metric("stoi", "STOI", stoi, digits=3, in_tables=True),
+    Metric("estoi", "ESTOI", partial(stoi, extended=True), digits=3, in_results=False),
+    Metric("si_sdr", "SI-SDR", lambda reference, estimate, fs: si_sdr(reference, estimate),
+           unit="dB", digits=2),
+)
+"""The SE metrics, in the order of ``scores.json`` and the per-utterance TSVs."""
+
+
 def se_scores(clean, estimate, fs: int = 16000) -> Dict[str, float]:
-    """All SE metrics for one utterance.
+    """Every metric of ``SE_METRICS`` for one utterance.
 
     Args:
         clean: reference signal, shape ``(num_samples,)``.
@@ -211,18 +229,12 @@ def se_scores(clean, estimate, fs: int = 16000) -> Dict[str, float]:
         fs: sampling rate in Hz (16000: PESQ is wide-band only).
 
     Returns:
-        ``{"ssnr": dB, "pesq": MOS-LQO (NaN if no speech detected), "stoi": 0..1,
-        "estoi": 0..1, "si_sdr": dB}``.
+        ``{name: score}``, e.g. ``{"ssnr": dB, "pesq": MOS-LQO (NaN if no speech
+        detected), "stoi": 0..1, "estoi": 0..1, "si_sdr": dB}``.
 
     Raises:
         ValueError: the lengths differ (the message gives both), or see the
             individual functions.
     """
     ref, est = _as_pair(clean, estimate)
-    return {
-        "ssnr": segmental_snr(ref, est, fs=fs),
-        "pesq": pesq_wb(ref, est, fs=fs),
-        "stoi": stoi(ref, est, fs=fs, extended=False),
-        "estoi": stoi(ref, est, fs=fs, extended=True),
-        "si_sdr": si_sdr(ref, est),
-    }
+    return {metric.name: metric.compute(ref, est, fs) for metric in SE_METRICS}

@@ -7,14 +7,27 @@ through its family's entry (``s3prl_entry``). ``DumpedFrontend`` passes through
 hidden states written by ``merit.bin.dump_ssl``.
 """
 import logging
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+import yaml
 
 import merit  # noqa: F401  (installs the torchaudio shim before s3prl is imported)
 from merit.models.abs_frontend import AbsFrontend
 
 log = logging.getLogger(__name__)
+
+
+def read_feats_info(path) -> dict:
+    """The ``feats_info.yaml`` that ``merit.bin.dump_ssl`` writes beside a dump."""
+    try:
+        info = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot read the dump's feats_info.yaml ({err})") from err
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: not a feats_info.yaml written by merit.bin.dump_ssl")
+    return info
 
 
 def select_layers(num_layers: int, layers: Optional[Sequence[int]]) -> List[int]:
@@ -110,23 +123,47 @@ class S3PRLFrontend(AbsFrontend):
 class DumpedFrontend(AbsFrontend):
     """Hidden states dumped by ``merit.bin.dump_ssl`` arrive in the batch as ``feats``.
 
-    Args: the dump's ``num_layers``, ``hidden_size`` and ``downsample_rate`` (as
-    written in its ``feats_info.yaml``); ``layers`` selects among the dumped ones.
-    ``upstream``, ``path_or_url`` and ``dumped_layers`` record what made the dump,
-    so that inference on new audio can compute the same features
-    (``online_equivalent``).
+    Args: ``feats_info``, the dump's ``feats_info.yaml``, gives the dump's
+    ``num_layers``, ``hidden_size``, ``downsample_rate``, ``upstream`` and
+    ``dumped_layers`` (its ``layers``); each may also be given (or overridden)
+    explicitly, as a trained model's config does (see ``explicit_conf``).
+    ``layers`` selects among the dumped ones. ``upstream``, ``path_or_url`` and
+    ``dumped_layers`` record what made the dump, so that inference on new audio can
+    compute the same features (``online_equivalent``).
     """
 
-    def __init__(self, num_layers: int, hidden_size: int, downsample_rate: int,
+    def __init__(self, feats_info: Optional[str] = None, num_layers: Optional[int] = None,
+                 hidden_size: Optional[int] = None, downsample_rate: Optional[int] = None,
                  layers: Optional[Sequence[int]] = None, upstream: Optional[str] = None,
                  path_or_url: Optional[str] = None,
                  dumped_layers: Optional[Sequence[int]] = None):
         super().__init__()
-        self.upstream_name, self.path_or_url = upstream, path_or_url
+        info = read_feats_info(feats_info) if feats_info is not None else {}
+        num_layers = info.get("num_layers") if num_layers is None else num_layers
+        hidden_size = info.get("hidden_size") if hidden_size is None else hidden_size
+        downsample_rate = info.get("downsample_rate") if downsample_rate is None else downsample_rate
+        missing = [name for name, value in (("num_layers", num_layers), ("hidden_size", hidden_size),
+                                            ("downsample_rate", downsample_rate)) if value is None]
+        if missing:
+            raise ValueError(f"DumpedFrontend needs feats_info (the dump's feats_info.yaml) "
+                             f"or {', '.join(missing)}")
+        self.upstream_name = info.get("upstream") if upstream is None else upstream
+        self.path_or_url = path_or_url
+        dumped_layers = info.get("layers") if dumped_layers is None else dumped_layers
         self.upstream_layers = None if dumped_layers is None else [int(i) for i in dumped_layers]
         self.dumped_layers = int(num_layers)
         self.layers = select_layers(self.dumped_layers, layers)
+        self._selected = None if layers is None else list(self.layers)
         self._hidden_size, self._downsample_rate = int(hidden_size), int(downsample_rate)
+
+    def explicit_conf(self) -> dict:
+        """The arguments that rebuild this frontend without the dump's feats_info.yaml
+        (what a trained model's config keeps, so it works on another machine)."""
+        conf = dict(num_layers=self.dumped_layers, hidden_size=self._hidden_size,
+                    downsample_rate=self._downsample_rate, layers=self._selected,
+                    upstream=self.upstream_name, path_or_url=self.path_or_url,
+                    dumped_layers=self.upstream_layers)
+        return {name: value for name, value in conf.items() if value is not None}
 
     def online_equivalent(self) -> S3PRLFrontend:
         """A frozen S3PRLFrontend computing these features from audio."""

@@ -2,12 +2,13 @@
 
 Every swappable part is a ``ClassChoices`` registry, so a YAML config picks it
 by name: ``frontend`` (s3prl | dumped), ``integration`` (concat | weighted_sum),
-``moe`` (sparse | dense | shared), ``se_head`` (mask | none), ``ser_head``
+``moe`` (sparse | dense | shared), and one ``<task>_head`` per task of
+``merit.tasks.task_specs.TASKS``: ``se_head`` (mask | none), ``ser_head``
 (attentive_stats | none).
 
-Data names: ``speech`` (noisy audio, type sound) is required; ``speech_ref1``
-(clean reference, sound), ``emotion`` (class label, text: ``utt2emo``) and
-``feats`` (dumped hidden states, npy) are used when the chosen parts need them.
+Data names: ``speech`` (noisy audio, type sound) is required; each task's target
+(``speech_ref1``: clean reference, sound; ``emotion``: class label, text, ``utt2emo``)
+and ``feats`` (dumped hidden states, npy) are used when the chosen parts need them.
 """
 import argparse
 from collections import Counter
@@ -23,16 +24,13 @@ from merit.data.datadir import read_kv
 from merit.models.abs_frontend import AbsFrontend
 from merit.models.abs_integration import AbsIntegration
 from merit.models.abs_moe import AbsMoE
-from merit.models.abs_se_head import AbsSEHead
-from merit.models.abs_ser_head import AbsSERHead
 from merit.models.espnet_model import MeritModel
 from merit.models.frontend import DumpedFrontend, S3PRLFrontend
 from merit.models.integration import ConcatIntegration, WeightedSumIntegration
 from merit.models.moe import DenseMoE, SharedMLP, SparseMoE
-from merit.models.se_head import MaskSEHead
-from merit.models.ser_head import AttentiveStatsSERHead
 from merit.tasks.collate import PadCollate
 from merit.tasks.merit_trainer import MeritTrainer
+from merit.tasks.task_specs import TASKS
 
 frontend_choices = ClassChoices(
     "frontend", classes=dict(s3prl=S3PRLFrontend, dumped=DumpedFrontend),
@@ -43,12 +41,11 @@ integration_choices = ClassChoices(
 moe_choices = ClassChoices(
     "moe", classes=dict(sparse=SparseMoE, dense=DenseMoE, shared=SharedMLP),
     type_check=AbsMoE, default="sparse")
-se_head_choices = ClassChoices(
-    "se_head", classes=dict(mask=MaskSEHead), type_check=AbsSEHead, default="mask",
-    optional=True)
-ser_head_choices = ClassChoices(
-    "ser_head", classes=dict(attentive_stats=AttentiveStatsSERHead), type_check=AbsSERHead,
-    default="attentive_stats", optional=True)
+#: ``<task>_head`` choices, one per task of ``TASKS`` (``none`` leaves the task out).
+head_choices = {
+    task.name: ClassChoices(f"{task.name}_head", classes=task.head_classes(),
+                            type_check=task.head_type(), default=task.default_head, optional=True)
+    for task in TASKS}
 
 
 def class_weights_from(utt2emo, classes: Sequence[str]) -> List[float]:
@@ -80,7 +77,7 @@ class EmotionPreprocessor:
 class MeritTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = [frontend_choices, integration_choices, moe_choices,
-                          se_head_choices, ser_head_choices]
+                          *head_choices.values()]
     trainer = MeritTrainer
 
     @classmethod
@@ -91,8 +88,9 @@ class MeritTask(AbsTask):
         group.add_argument("--class_weights", type=str_or_none, default=None,
                            help="an utt2emo file to compute N/(C*count_c) from (the training "
                                 "set's), or a comma-separated list; default: all 1")
-        group.add_argument("--ser_loss_weight", type=float, default=1.0)
-        group.add_argument("--se_loss_weight", type=float, default=1.0, help="lambda")
+        for task in TASKS:
+            group.add_argument(f"--{task.name}_loss_weight", type=float, default=1.0,
+                               help=f"weight of the {task.title} loss")
         group.add_argument("--ssl_lr_scale", type=float, default=0.5,
                            help="learning rate of a fine-tuned upstream, relative to the heads'")
         for class_choices in cls.class_choices_list:
@@ -113,7 +111,7 @@ class MeritTask(AbsTask):
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        return ("speech_ref1", "emotion", "feats")
+        return tuple(task.target for task in TASKS) + ("feats",)
 
     @staticmethod
     def emotion_classes(args) -> List[str]:
@@ -133,28 +131,25 @@ class MeritTask(AbsTask):
         args.emotion_classes, args.class_weights = classes, weights
 
         frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        if isinstance(frontend, DumpedFrontend):
+            args.frontend_conf = frontend.explicit_conf()
         integration = integration_choices.get_class(args.integration)(
             num_layers=frontend.num_layers, hidden_size=frontend.hidden_size,
             **args.integration_conf)
-        tasks = [task for task, head in (("se", args.se_head), ("ser", args.ser_head)) if head]
+        tasks = [task for task in TASKS if getattr(args, f"{task.name}_head") is not None]
         moe = moe_choices.get_class(args.moe)(
-            input_size=integration.output_size, tasks=tasks, **args.moe_conf)
-        se_head = ser_head = None
-        if args.se_head is not None:
-            conf = dict(args.se_head_conf)
-            hop = conf.get("hop_length", 160)
-            if frontend.downsample_rate % hop:
-                raise ValueError(f"the upstream's hop ({frontend.downsample_rate} samples) is not "
-                                 f"a multiple of the SE head's STFT hop ({hop})")
-            se_head = se_head_choices.get_class(args.se_head)(
-                input_size=moe.output_size, upsample=frontend.downsample_rate // hop, **conf)
-        if args.ser_head is not None:
-            ser_head = ser_head_choices.get_class(args.ser_head)(
-                input_size=moe.output_size, num_classes=len(classes), **args.ser_head_conf)
-        return MeritModel(frontend, integration, moe, se_head=se_head, ser_head=ser_head,
-                          num_classes=len(classes), class_weights=weights,
-                          ser_loss_weight=args.ser_loss_weight,
-                          se_loss_weight=args.se_loss_weight)
+            input_size=integration.output_size, tasks=[task.name for task in tasks],
+            **args.moe_conf)
+        heads = {}
+        for task in tasks:
+            conf = dict(getattr(args, f"{task.name}_head_conf"))
+            head_class = head_choices[task.name].get_class(getattr(args, f"{task.name}_head"))
+            heads[task.name] = head_class(input_size=moe.output_size,
+                                          **task.head_kwargs(frontend, len(classes), conf), **conf)
+        return MeritModel(frontend, integration, moe, heads,
+                          loss_weights={task.name: getattr(args, f"{task.name}_loss_weight")
+                                        for task in tasks},
+                          num_classes=len(classes), class_weights=weights)
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:

@@ -312,9 +312,7 @@ frontend_args() {
         [ -n "${upstream_ckpt}" ] && echo "--frontend_conf path_or_url=${upstream_ckpt}"
         [ -n "${layers}" ] && echo "--frontend_conf layers=[${layers}]"
     else
-        python3 -c 'import sys, yaml; i = yaml.safe_load(open(sys.argv[1]))
-print("--frontend dumped --frontend_conf num_layers=%d --frontend_conf hidden_size=%d --frontend_conf downsample_rate=%d --frontend_conf upstream=%s --frontend_conf dumped_layers=[%s]" % (i["num_layers"], i["hidden_size"], i["downsample_rate"], i["upstream"], ",".join(map(str, i["layers"]))))' \
-            "$1/feats_info.yaml"
+        echo "--frontend dumped --frontend_conf feats_info=$1/feats_info.yaml"
         [ -n "${upstream_ckpt}" ] && echo "--frontend_conf path_or_url=${upstream_ckpt}"
     fi
     return 0
@@ -391,9 +389,7 @@ inference_checkpoint() {
         echo "${inference_model}"
         return 0
     fi
-    python3 -c 'import sys, yaml
-crit = (yaml.safe_load(open(sys.argv[1])) or {}).get("best_model_criterion") or [["train", "loss"]]
-print("%s.%s.best.pth" % tuple(crit[0][:2]))' "$1/train_config.yaml"
+    python3 -m merit.utils.best_checkpoint "$1/train_config.yaml"
 }
 
 # model_key <exp>: what a decode with <exp>'s model depends on

@@ -1,0 +1,44 @@
+"""What the toolkit declares about each metric, once: the tables of ``merit.metrics.se``
+(per utterance, against the clean reference) and ``merit.metrics.classification``
+(per set, from the confusion matrix) hold one ``Metric`` each, and scoring,
+``RESULTS.md`` and ``make_tables`` loop over them."""
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric.
+
+    Attributes:
+        name: its key in ``scores.json`` and its column in the per-utterance TSVs.
+        title: its heading in tables, without the unit.
+        compute: the function: SE metrics ``(reference, estimate, fs) -> float`` for one
+            utterance, SER metrics ``confusion (C, C) -> float`` for a set.
+        unit: shown after the title, e.g. ``dB`` ("" for none).
+        higher_is_better: the direction of improvement.
+        digits: decimals shown in tables.
+        needs_reference: whether it compares with the clean reference (or the reference
+            labels); a non-intrusive metric would not.
+        in_results: a column of each system's ``RESULTS.md``.
+        in_tables: a table of ``make_tables`` (the paper's tables).
+    """
+
+    name: str
+    title: str
+    compute: Callable[..., float]
+    unit: str = ""
+    higher_is_better: bool = True
+    digits: int = 2
+    needs_reference: bool = True
+    in_results: bool = True
+    in_tables: bool = False
+
+    @property
+    def heading(self) -> str:
+        """``SSNR (dB)``: the title with its unit."""
+        return f"{self.title} ({self.unit})" if self.unit else self.title
+
+    def format(self, value: float) -> str:
+        """The value with the metric's decimals."""
+        return f"{value:.{self.digits}f}"
