@@ -1,9 +1,17 @@
-"""egs/TEMPLATE/merit: setup.sh makes a recipe; merit.sh runs and selects stages."""
+"""egs/TEMPLATE/merit: setup.sh makes a recipe; merit.sh runs and selects stages; a new
+corpus reaches stage 6 as README.md says."""
+import json
+import re
+import shlex
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from recipe_tree import make_recipe_tree
+from fake_corpora import make_noise_dir
+from merit.data.datadir import read_kv
+from recipe_tree import REPO, make_recipe_tree
 
 DATA_SH = """#!/usr/bin/env bash
 set -euo pipefail
@@ -142,3 +150,75 @@ def test_slurm_backend_selects_slurm_pl(recipe, run_tool):
     res = run_tool(["bash", "-c", ". ./cmd.sh"], cwd=recipe_dir,
                    env={**env, "MERIT_CMD_BACKEND": "pbs"})
     assert res.returncode != 0 and "unknown cmd_backend 'pbs'" in res.stderr
+
+
+# ---------------------------------------------------------------- a new corpus to stage 6
+
+SPEECH = REPO / "egs" / "mini_emo" / "merit" / "downloads" / "speech"
+SPLIT_SPEAKERS = {"train": ("en_f1", "fr_f1"), "dev": ("ru_m1",), "test": ("it_m1",)}
+
+
+def readme_blocks(readme: Path) -> dict:
+    """The fenced code blocks of README.md, by the number of the "## N." step they are in."""
+    blocks, step = {}, None
+    parts = re.split(r"^```.*\n", readme.read_text(), flags=re.M)
+    for text, code in zip(parts[0::2], parts[1::2]):
+        for heading in re.findall(r"^## (.*)$", text, flags=re.M):
+            step = int(heading[0]) if re.match(r"\d\. ", heading) else None
+        blocks.setdefault(step, []).append(code)
+    return blocks
+
+
+def make_corpus(root: Path) -> None:
+    """README.md's example corpus: labels.tsv (<utt> <speaker> <emotion> <set>) and
+    <utt>.flac, four of mini_emo's real utterances per speaker, emotions A S H N in turn."""
+    root.mkdir()
+    rows = []
+    for dset, speakers in SPLIT_SPEAKERS.items():
+        for spk in speakers:
+            for i, src in enumerate(sorted((SPEECH / spk).glob("*.flac"))[:4]):
+                shutil.copy(src, root / src.name)
+                rows.append(f"{src.stem} {spk} {'ASHN'[i]} {dset}\n")
+    (root / "labels.tsv").write_text("".join(rows))
+
+
+def test_new_corpus_reaches_stage_6_as_the_readme_says(recipe, run_tool, tmp_path):
+    """README.md's steps 3-5 as written there: its speech code in place of the generated
+    data.sh's "not written yet" lines, noise in noise/{seen,unseen}/, its small sizes in
+    conf/train.yaml and its first-run command."""
+    recipe_dir, env = recipe
+    blocks = readme_blocks(recipe_dir.parents[1] / "TEMPLATE" / "merit" / "README.md")
+    speech_code, (sizes, first_run) = blocks[3][0], blocks[5]
+    make_corpus(tmp_path / "foo_corpus")
+    make_noise_dir(recipe_dir / "noise" / "seen", n_files=3, seconds=1.0, seed=1)
+    make_noise_dir(recipe_dir / "noise" / "unseen", n_files=1, seconds=1.0, seed=2)
+    data_sh = recipe_dir / "local" / "data.sh"
+    lines = data_sh.read_text().splitlines(keepends=True)
+    todo = next(i for i, line in enumerate(lines) if "is not written yet" in line)
+    assert lines[todo - 2].startswith("# The speech: replace these two lines")
+    assert lines[todo + 1] == "exit 1\n" and todo + 2 == len(lines)
+    data_sh.write_text("".join(lines[:todo - 2]) + speech_code)
+    train_yaml = recipe_dir / "conf" / "train.yaml"
+    config = yaml.safe_load(train_yaml.read_text())
+    for key, value in yaml.safe_load(sizes).items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+    train_yaml.write_text(yaml.safe_dump(config))
+    command = shlex.split(first_run.replace("\\\n", " "))
+    assert command[0] == "./run.sh"
+
+    res = run_tool(command, cwd=recipe_dir, env={**env, "FOO": str(tmp_path / "foo_corpus")},
+                   timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Stage 6: Scoring: done in" in res.stderr
+    pools = {p: read_kv(recipe_dir / "data" / "noise" / f"{p}.scp")
+             for p in ("train", "dev", "test_seen", "test_unseen")}
+    assert all(i.startswith("seen-noise") for p in ("train", "dev", "test_seen") for i in pools[p])
+    assert list(pools["test_unseen"]) == ["unseen-noise0"]
+    assert set(read_kv(recipe_dir / "data" / "test_snr5_unseen" / "utt2noise").values()) == {
+        "unseen-noise0"}
+    exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
+    scores = json.loads((exp / "decode_test_snr5_unseen" / "scores.json").read_text())
+    assert scores["ser"]["count"] == 4 and scores["snr_db"] == "5"
+    assert "| test_snr5_unseen |" in (exp / "RESULTS.md").read_text()
+    tables = (recipe_dir / "exp" / "tables_fbank.md").read_text()
+    assert "| sparse_merit_fbank |" in tables and tables in res.stderr
