@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from merit.metrics.se import pesq_wb, se_scores, segmental_snr, si_sdr, stoi
+from merit.metrics.se import (SE_METRICS, log_spectral_distance, pesq_wb, se_scores,
+                             segmental_snr, si_sdr, stoi)
 
 SPEECH = (Path(__file__).resolve().parent.parent
           / "egs/mini_emo/merit/downloads/speech/en_f1/en_f1_001.flac")
@@ -107,13 +108,16 @@ def test_pesq_and_stoi_of_identical_speech(speech):
     assert stoi(speech, speech, extended=True) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_noisier_speech_scores_lower_everywhere(speech):
+def test_noisier_speech_scores_worse_everywhere(speech):
     noisy, _ = add_white_noise(speech, 0.0, seed=6)
     cleaner, _ = add_white_noise(speech, 20.0, seed=7)
     worse, better = se_scores(speech, noisy), se_scores(speech, cleaner)
-    assert set(worse) == {"ssnr", "pesq", "stoi", "estoi", "si_sdr"}
-    for key in worse:
-        assert worse[key] < better[key], key
+    assert set(worse) == {"ssnr", "pesq", "stoi", "estoi", "si_sdr", "lsd"}
+    for metric in SE_METRICS:  # each in its declared direction
+        low, high = sorted((worse[metric.name], better[metric.name]))
+        assert (worse[metric.name], better[metric.name]) == (
+            (low, high) if metric.higher_is_better else (high, low)), metric.name
+        assert low < high, metric.name
     assert 1.0 < worse["pesq"] < better["pesq"] < 4.64
     assert better["si_sdr"] == pytest.approx(20.0, abs=0.2)
 
@@ -128,3 +132,22 @@ def test_pesq_needs_16_khz_and_speech(speech):
 def test_se_scores_rejects_length_mismatch(speech):
     with pytest.raises(ValueError, match=f"{len(speech)} samples.*{len(speech) - 160} samples"):
         se_scores(speech, speech[:-160])
+
+
+def test_log_spectral_distance_known_answers(speech):
+    assert log_spectral_distance(speech, speech) == 0.0
+    # a uniform gain g moves every log power by 20·log10(g) dB (white noise: no bin
+    # is so weak that the eps floor matters)
+    white = np.random.default_rng(1).standard_normal(16000)
+    assert log_spectral_distance(white, 0.5 * white) == pytest.approx(20 * np.log10(2), abs=1e-6)
+    noisy = speech + 0.05 * np.random.default_rng(0).standard_normal(speech.size)
+    assert log_spectral_distance(speech, noisy) == pytest.approx(log_spectral_distance(noisy, speech))
+    assert log_spectral_distance(speech, noisy) > 1.0
+    with pytest.raises(ValueError, match="too short"):
+        log_spectral_distance(speech[:100], speech[:100])
+
+
+def test_se_scores_holds_every_declared_metric(speech):
+    scores = se_scores(speech, 0.5 * speech)
+    assert list(scores) == [metric.name for metric in SE_METRICS]
+    assert scores["lsd"] == log_spectral_distance(speech, 0.5 * speech)

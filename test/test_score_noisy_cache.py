@@ -103,7 +103,7 @@ def test_cached_scores_equal_uncached(scored_set, capsys):
 
     header, rows = read_cache(cache)
     assert header == ["utt", "noisy_path", "size", "mtime_ns", "clean_path", "clean_size",
-                      "clean_mtime_ns", "ssnr", "pesq", "stoi", "estoi", "si_sdr"]
+                      "clean_mtime_ns", "ssnr", "pesq", "stoi", "estoi", "si_sdr", "lsd"]
     assert list(rows) == list(UTTS)
     noisy = data / "wav.scp"
     stat = os.stat(noisy.read_text().split()[1])

@@ -12,6 +12,7 @@ Scores:
 * ``si_sdr``         -- scale-invariant signal-to-distortion ratio in dB.
 * ``pesq_wb``        -- wide-band PESQ (ITU-T P.862.2, MOS-LQO, about 1.04 .. 4.64).
 * ``stoi``           -- STOI / extended STOI (0 .. 1), via ``pystoi``.
+* ``log_spectral_distance`` -- log-spectral distance in dB (lower is better).
 * ``se_scores``      -- every metric of ``SE_METRICS`` in one dict.
 
 ``SE_METRICS`` is the one declaration of the SE metrics (name, unit, direction,
@@ -209,6 +210,33 @@ def stoi(clean, estimate, fs: int = 16000, extended: bool = False) -> float:
     return float(_pystoi(ref, est, int(fs), extended=extended))
 
 
+def log_spectral_distance(reference, estimate, fs: int = 16000, frame_ms: float = 32,
+                          hop_ms: float = 16, eps: float = 1e-10) -> float:
+    """Log-spectral distance in dB: per frame, the root mean square over frequency of
+    the difference of the two log power spectra, then the mean over frames.
+
+    ``LSD = mean_t sqrt(mean_f (10·log10(|X(t,f)|² + eps) − 10·log10(|Y(t,f)|² + eps))²)``
+    with Hann-windowed frames of ``frame_ms`` every ``hop_ms`` (512 and 256 samples at
+    16 kHz), no padding. 0 for identical signals; a uniform gain g gives |20·log10 g|.
+
+    Raises:
+        ValueError: different lengths, not 1-D, or shorter than one frame.
+    """
+    ref, est = _as_pair(reference, estimate, names=("reference", "estimate"))
+    frame, hop = int(round(frame_ms * fs / 1000)), int(round(hop_ms * fs / 1000))
+    if ref.shape[0] < frame:
+        raise ValueError(f"signal of {ref.shape[0]} samples is too short for the log-spectral "
+                         f"distance: needs at least {frame} samples")
+    window = np.hanning(frame)
+
+    def log_power(signal):
+        frames = np.lib.stride_tricks.sliding_window_view(signal, frame)[::hop] * window
+        return 10.0 * np.log10(np.abs(np.fft.rfft(frames, axis=1)) ** 2 + eps)
+
+    difference = log_power(ref) - log_power(est)
+    return float(np.mean(np.sqrt(np.mean(difference ** 2, axis=1))))
+
+
 SE_METRICS = (
     Metric("ssnr", "SSNR", segmental_snr, unit="dB", digits=2, in_tables=True),
     Metric("pesq", "PESQ", pesq_wb, digits=2, in_tables=True),
@@ -216,6 +244,8 @@ SE_METRICS = (
     Metric("estoi", "ESTOI", partial(stoi, extended=True), digits=3, in_results=False),
     Metric("si_sdr", "SI-SDR", lambda reference, estimate, fs: si_sdr(reference, estimate),
            unit="dB", digits=2),
+    Metric("lsd", "LSD", log_spectral_distance, unit="dB", higher_is_better=False, digits=2,
+           in_results=False),
 )
 """The SE metrics, in the order of ``scores.json`` and the per-utterance TSVs."""
 
