@@ -88,6 +88,23 @@ def test_unwritten_data_sh_names_db_variable(recipe, run_tool):
     assert "set FOO in db.sh" in res.stderr
 
 
+def test_generated_data_sh_builds_noise_pools_then_asks_for_the_speech(recipe, run_tool,
+                                                                       tmp_path):
+    recipe_dir, env = recipe
+    env = {**env, "FOO": str(tmp_path)}
+    res = run_tool(["./run.sh", "--stop_stage", "1"], cwd=recipe_dir, env=env)
+    assert res.returncode != 0
+    assert "noise/seen is missing" in res.stderr and "--noise_dir" in res.stderr
+    make_noise_dir(tmp_path / "noise" / "seen", n_files=3, seconds=0.2)
+    make_noise_dir(tmp_path / "noise" / "unseen", n_files=1, seconds=0.2)
+    res = run_tool(["./run.sh", "--stop_stage", "1", "--local_data_opts",
+                    f"--noise_dir {tmp_path / 'noise'}"], cwd=recipe_dir, env=env)
+    assert res.returncode != 0
+    assert "local/data.sh is not written yet: prepare data/{train,dev,test}" in res.stderr
+    assert len(read_kv(recipe_dir / "data" / "noise" / "train.scp")) >= 1
+    assert list(read_kv(recipe_dir / "data" / "noise" / "test_unseen.scp")) == ["unseen-noise0"]
+
+
 def test_stage_one_runs_and_validates(recipe, run_tool):
     recipe_dir, env = recipe
     write_data_sh(recipe_dir)

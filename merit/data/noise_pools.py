@@ -30,7 +30,7 @@ is test noise only); other columns are ignored. A file goes to its split, test n
 to ``test_seen`` or ``test_unseen`` by category. Its id is its file name without
 extension (whitespace → ``_``), no corpus prefix: the table names its files.
 
-The split (hash-split seen corpora only; every file of an unseen corpus goes to test_unseen):
+The split (seen corpora only; every file of an unseen corpus goes to test_unseen):
 each file gets ``u = sha1("<seed>:<corpus>/<relative path>")`` read as a fraction
 in [0, 1) (first 8 bytes, big-endian, / 2**64), and goes to train if
 ``u < f_train``, to dev if ``u < f_train + f_dev``, else to test_seen. A file's pool
@@ -183,7 +183,7 @@ class ListedSpec:
 class NoiseFile:
     noise_id: str
     corpus: str
-    rel: str                       # posix path relative to the layout's base (as listed), with extension
+    rel: str                       # posix path relative to the base (or as listed), with extension
     path: str                      # absolute
     u: Optional[float] = None      # split hash in [0, 1) (hash-split corpora only)
     pool: str = ""
@@ -204,7 +204,7 @@ def noise_id(corpus: str, rel: str) -> str:
 def _check_name(name: str) -> None:
     if not CORPUS_NAME.match(name):
         raise ValueError(f"corpus name {name!r}: use letters, digits and _ . + - "
-                         f"(it starts every noise id)")
+                         f"(it starts noise ids and names the corpus in {SPLIT_TSV})")
 
 
 def list_corpus(spec: CorpusSpec, seed: int) -> List[NoiseFile]:
