@@ -141,8 +141,8 @@ MUTATIONS = [
         (('"Development": "dev", "Test1": "test1",', '"Development": "test1", "Test1": "dev",'),),
         ("test/test_msp_podcast_prep.py",)),
     Mutation(
-        "merit_sh_other_criterion_checkpoint", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
-        (('tuple(crit[0][:2])', 'tuple(crit[-1][:2])'),),
+        "merit_sh_other_criterion_checkpoint", "merit.sh", "merit/utils/best_checkpoint.py",
+        (("phase, metric = criteria[0][:2]", "phase, metric = criteria[-1][:2]"),),
         ("test/test_merit_sh_stage_choices.py",)),
     Mutation(
         "merit_sh_decode_clean_sets", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
