@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv, write_kv
-from merit.tasks.task_specs import fmt_values
+from merit.tasks.task_specs import table_row
 from merit.utils.job_parts import check_job, finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("merit_inference")
@@ -64,7 +64,7 @@ def decode(speech2merit, utts, wav_scp, feats_dir, out_dir: Path, part: Path) ->
             for name, value in entries.items():
                 tables.setdefault(name, {})[utt] = value
         for task, usage in result.expert_usage.items():
-            tables.setdefault(f"utt2expert_usage_{task}", {})[utt] = fmt_values(usage)
+            tables.setdefault(f"utt2expert_usage_{task}", {})[utt] = table_row(usage)
     for name, table in tables.items():
         write_kv(part / name, table)
     (part / "classes").write_text("\n".join(speech2merit.classes) + "\n")

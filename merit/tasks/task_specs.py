@@ -29,7 +29,7 @@ class TaskLoss(NamedTuple):
     confusion: Optional["torch.Tensor"] = None  # (C, C) counts of the batch (classification, eval)
 
 
-def fmt_values(values) -> str:
+def table_row(values) -> str:
     """Numbers as one line of a Kaldi-style table (``utt2posteriors`` …)."""
     return " ".join(f"{v:.6f}" for v in values)
 
@@ -192,7 +192,7 @@ class EmotionRecognition(TaskSpec):
 
     def decode_entries(self, utt, output, out_dir, classes):
         return {self.decoded: classes[int(np.argmax(output))],
-                "utt2posteriors": fmt_values(output)}
+                "utt2posteriors": table_row(output)}
 
 
 #: Every task, in the order of the MoE's gates and of the model's heads.
