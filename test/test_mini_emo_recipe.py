@@ -3,6 +3,7 @@ runs one epoch)."""
 import csv
 import hashlib
 import json
+import os
 import shutil
 import sys
 from collections import defaultdict
@@ -133,13 +134,24 @@ def test_rendering_is_byte_identical(tmp_path):
     test_spk = second.split("\t")[0]
 
     def build(out):
-        mini_emo.build(small, out, dev_speakers=[], test_speakers=[test_spk], seed=5, nj=2)
-        return {p.relative_to(out): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(out.rglob("*")) if p.is_file()}
+        count, rendered = mini_emo.build(small, out, dev_speakers=[], test_speakers=[test_spk],
+                                         seed=5, nj=2)
+        assert count == 2 * 3 * 4
+        return rendered, {p.relative_to(out): hashlib.sha256(p.read_bytes()).hexdigest()
+                          for p in sorted(out.rglob("*")) if p.is_file()}
 
-    first_run, second_run = build(tmp_path / "a"), build(tmp_path / "b")
-    assert len(first_run) == 2 * 3 * 4 + 2
+    (_, first_run), (_, second_run) = build(tmp_path / "a"), build(tmp_path / "b")
+    assert len(first_run) == 2 * 3 * 4 + 3
     assert first_run == second_run
+    # built again from the same speech: kept as it is (stage 1 must not touch later
+    # stages' inputs); from a changed base file: rendered again
+    audio = tmp_path / "a" / "Audios"
+    mtimes = {p: p.stat().st_mtime_ns for p in audio.iterdir()}
+    assert build(tmp_path / "a")[0] is False
+    assert {p: p.stat().st_mtime_ns for p in audio.iterdir()} == mtimes
+    base = next((spk_dir / test_spk).glob("*.flac"))
+    os.utime(base, ns=(base.stat().st_atime_ns, base.stat().st_mtime_ns + 10**9))
+    assert build(tmp_path / "a")[0] is True
 
 
 @pytest.fixture(scope="module")

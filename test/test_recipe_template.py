@@ -148,6 +148,7 @@ def test_skip_flags_skip_stages(recipe, run_tool):
     (["--no_such_option", "1"], "unknown option '--no_such_option'"),
     (["--skip_train", "maybe"], "true or false"),
     (["stray"], "unexpected arguments: stray"),
+    (["--ngpu", "99"], "--ngpu 99, but this machine has"),
 ])
 def test_bad_options_are_named(recipe, run_tool, args, message):
     recipe_dir, env = recipe
@@ -239,3 +240,34 @@ def test_new_corpus_reaches_stage_6_as_the_readme_says(recipe, run_tool, tmp_pat
     assert "| test_snr5_unseen |" in (exp / "RESULTS.md").read_text()
     tables = (recipe_dir / "exp" / "tables_fbank.md").read_text()
     assert "| sparse_merit_fbank |" in tables and tables in res.stderr
+    assert_reruns_redo_exactly_what_changed(recipe_dir, command, run_tool,
+                                            {**env, "FOO": str(tmp_path / "foo_corpus")})
+
+
+def assert_reruns_redo_exactly_what_changed(recipe_dir, command, run_tool, env):
+    """An unchanged rerun skips every step of stages 2-6; after stage 2 rewrites the noisy
+    sets (another --sim_seed), stages 3-6 redo their work and say which input changed."""
+    exp = recipe_dir / "exp" / "sparse_merit_fbank_seed1"
+    scores = exp / "decode_test_snr5_unseen" / "scores.json"
+    before = scores.read_text()
+    res = run_tool(command, cwd=recipe_dir, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for skipped in ("Simulating data/train_noisy: already complete, skipped",
+                    "Dumping dump/fbank/test_snr5_unseen: already complete, skipped",
+                    f"Training {exp.relative_to(recipe_dir)}: already complete, skipped",
+                    "every set already decoded, skipped", "every set already scored, skipped"):
+        assert skipped in res.stderr
+    assert "merit.bin.merit_train" not in res.stderr and scores.read_text() == before
+
+    res = run_tool(command + ["--stage", "2", "--sim_seed", "2"], cwd=recipe_dir, env=env,
+                   timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    changed = "changed since the last run:"
+    for redone in (f"Simulating data/train_noisy from data/train, {changed} settings",
+                   f"Dumping dump/fbank/train_noisy from data/train_noisy: {changed} data/train_noisy",
+                   f"{changed} data/train_noisy dump/fbank/train_noisy data/dev_noisy "
+                   "dump/fbank/dev_noisy",
+                   f"Decoding {exp.relative_to(recipe_dir)}/decode_test_snr5_unseen: {changed}"):
+        assert redone in res.stderr, redone
+    assert "training it again from scratch" in res.stderr
+    assert scores.read_text() != before  # scored again, on the new mixtures

@@ -15,7 +15,8 @@ three axes without a side file and lets a reader memory-map one utterance.
 
 Split work: ``--num_jobs N --job J`` writes part J into ``job{J}of{N}/``;
 ``--merge true`` checks every part and writes the lists. A part that finished
-with the same settings is not redone, and inside an unfinished one the
+with the same settings from the same audio (``merit.utils.fingerprint`` of the data
+dir) is not redone, and inside an unfinished one the
 utterances already written are kept, so a killed dump resumes where it stopped.
 WavLM Large, 25 layers, float16: about 9.2 GB per hour of audio.
 """
@@ -33,6 +34,7 @@ from tqdm import tqdm
 
 from merit.data.audio_io import SAMPLE_RATE, read_audio
 from merit.data.datadir import read_kv, write_kv
+from merit.utils.fingerprint import fingerprint
 from merit.utils.job_parts import (check_job, finished_parts, is_done, job_utterances, mark_done,
                                    part_dir)
 
@@ -60,10 +62,11 @@ def get_parser():
 
 
 def settings(args, data_dir) -> dict:
-    """What the dumped numbers depend on; a part made with other settings is redone."""
+    """What the dumped numbers depend on, the audio included (its fingerprint); a part
+    made with other settings or from other audio is redone."""
     return {"upstream": args.upstream, "upstream_ckpt": args.upstream_ckpt,
             "layers": args.layers, "dtype": args.dtype,
-            "data_dir": str(Path(data_dir).resolve())}
+            "data_dir": str(Path(data_dir).resolve()), "input": fingerprint(data_dir)}
 
 
 def load_frontend(args):
@@ -81,7 +84,7 @@ def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
     wanted = settings(args, data_dir)
     config = part / "settings.yaml"
     if config.is_file() and yaml.safe_load(config.read_text()) != wanted:
-        log.info("%s was made with other settings: redoing it", part)
+        log.info("%s was made with other settings or from other audio: redoing it", part)
         for stale in part.iterdir():
             stale.unlink()
     if is_done(part):

@@ -29,7 +29,7 @@ def main(argv=None):
     start = time.time()
     bar = tqdm(desc="rendering emotion styles", unit="utt", mininterval=2.0)
     try:
-        count = mini_emo.build(args.downloads, args.out, args.dev_speakers.split(),
+        count, rendered = mini_emo.build(args.downloads, args.out, args.dev_speakers.split(),
                                args.test_speakers.split(), args.seed, args.nj,
                                progress=lambda done: bar.update(done - bar.n))
     except ValueError as err:
@@ -37,8 +37,12 @@ def main(argv=None):
         return 1
     finally:
         bar.close()
-    print(f"make_mini_emo: wrote {count} utterances to {args.out} in {time.time() - start:.1f} s",
-          file=sys.stderr)
+    if rendered:
+        print(f"make_mini_emo: wrote {count} utterances to {args.out} in {time.time() - start:.1f} s",
+              file=sys.stderr)
+    else:
+        print(f"make_mini_emo: {args.out} is up to date ({count} utterances rendered from the "
+              "same speech, settings and renderer): kept", file=sys.stderr)
     return 0
 
 

@@ -12,15 +12,17 @@ Output (``<out>``)::
     Labels/labels_consensus.csv             FileName, EmoClass, EmoAct, EmoVal, EmoDom,
                                             SpkrID, Gender, Split_Set
     Labels/render_params.csv                the drawn prosody parameters per file
+    Labels/render.key                       what it was rendered from (``render_key``)
 
 The labels are constructed, not perceived: EmoClass is the style the utterance was
 rendered in, and EmoAct/EmoVal/EmoDom are fixed nominal values per style.
 """
 import csv
+import hashlib
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -100,11 +102,27 @@ def _write_csv(path: Path, rows: List[dict], columns: Sequence[str]) -> None:
         writer.writerows(rows)
 
 
-def build(downloads, out, dev_speakers: Sequence[str], test_speakers: Sequence[str],
-          seed: int = 1, nj: int = 1, progress=None) -> int:
-    """Write the corpus to ``out`` (replacing it as a whole); returns the file count.
+def render_key(base_files: Dict[str, List[Path]], split: Dict[str, str], seed: int) -> str:
+    """What the rendered corpus depends on: the settings, each base file's name, size and
+    mtime, and the renderer's own source (a changed style re-renders)."""
+    digest = hashlib.sha1(f"seed {seed}\nsplit {sorted(split.items())}\n".encode())
+    for speaker in sorted(base_files):
+        for path in base_files[speaker]:
+            stat = path.stat()
+            digest.update(f"{speaker}/{path.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    for module in (emotion_styles.__file__, __file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
 
-    ``progress`` is called with the number of base utterances done after each one.
+
+def build(downloads, out, dev_speakers: Sequence[str], test_speakers: Sequence[str],
+          seed: int = 1, nj: int = 1, progress=None) -> Tuple[int, bool]:
+    """Write the corpus to ``out`` (replacing it as a whole), unless ``out`` already holds
+    it (``Labels/render.key``: same speech, settings and renderer), so that rerunning
+    stage 1 leaves the audio, and so every later stage's input, untouched.
+
+    Returns (file count, whether it was rendered now). ``progress`` is called with the
+    number of base utterances done after each one.
     """
     downloads, out = Path(downloads), Path(out)
     speakers = read_speakers(downloads)
@@ -114,6 +132,11 @@ def build(downloads, out, dev_speakers: Sequence[str], test_speakers: Sequence[s
         base_files[speaker] = sorted((downloads / "speech" / speaker).glob("*.flac"))
         if not base_files[speaker]:
             raise ValueError(f"{downloads / 'speech' / speaker}: no .flac files for speaker {speaker}")
+    key = render_key(base_files, split, seed)
+    key_file = out / "Labels" / "render.key"
+    if key_file.is_file() and key_file.read_text() == key:
+        with open(out / "Labels" / "labels_consensus.csv", encoding="utf-8") as f:
+            return sum(1 for _ in f) - 1, False
     labels, params = [], []
     with replacing_dir(out) as tmp:
         tasks = [(str(f), speaker, gender, split[speaker], seed, str(tmp / "Audios"))
@@ -127,4 +150,5 @@ def build(downloads, out, dev_speakers: Sequence[str], test_speakers: Sequence[s
         (tmp / "Labels").mkdir()
         _write_csv(tmp / "Labels" / "labels_consensus.csv", labels, LABEL_COLUMNS)
         _write_csv(tmp / "Labels" / "render_params.csv", params, list(params[0]))
-    return len(labels)
+        (tmp / "Labels" / "render.key").write_text(key)
+    return len(labels), True

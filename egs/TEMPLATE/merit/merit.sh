@@ -10,9 +10,11 @@
 #   5. decoding             exp/<system>_<upstream>_seed<N>/decode_<set>/
 #   6. scoring              scores.json, RESULTS.md, the tables of every system
 #
-# Stages 4-6 skip what is already complete: a run whose settings are unchanged is
-# trained, decoded and scored once (markers train.done, decode.done, score.done hold
-# what each was made from), so an interrupted matrix is finished by running it again.
+# Stages 2-6 skip what is already complete: a step whose settings and inputs are
+# unchanged runs once (markers simulate.done, dump.done, train.done, decode.done,
+# score.done hold its settings and a fingerprint of each input: step_key), so an
+# interrupted matrix is finished by running it again, and a step whose input an earlier
+# stage rewrote is redone, saying which input changed.
 set -euo pipefail
 shopt -s inherit_errexit  # a failure inside $(...) fails the script too
 
@@ -143,6 +145,19 @@ done
 . ./path.sh
 . ./cmd.sh
 
+# GPUs asked for on this machine (run.pl) must be here: found now, not in a stage-3 job log.
+# shellcheck disable=SC2154
+if [ "${ngpu}" -gt 0 ] && [ "${cuda_cmd%% *}" = run.pl ] && [ "${stop_stage}" -ge 3 ] &&
+        [ "${stage}" -le 5 ]; then
+    gpus=$(python3 -c "import torch; print(torch.cuda.device_count())" 2> /dev/null || echo 0)
+    if [ "${gpus}" -lt "${ngpu}" ]; then
+        log "Error: --ngpu ${ngpu}, but this machine has ${gpus} CUDA device(s) that torch can use"
+        log "       (stages 3-5 run here: cmd.sh's cmd_backend=local). Use --ngpu ${gpus} (0 = CPU),"
+        log "       or MERIT_CMD_BACKEND=slurm to run the jobs on GPU nodes (conf/slurm.conf)."
+        exit 2
+    fi
+fi
+
 # The simulated sets every later stage uses.
 train_sim=${train_set}_noisy
 valid_sim=${valid_set}_noisy
@@ -180,6 +195,25 @@ system_name() {
 # done_with <marker> <key>: whether <marker> records a step made from <key>
 done_with() {
     [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
+
+# A step's key: a "settings <hash>" line, then "<path> <fingerprint>" for each input it
+# reads (merit/utils/fingerprint.py: list files' content, listed files' size and mtime),
+# so that a step whose input another stage rewrote is redone.
+# step_key <settings text> <input path>...
+step_key() {
+    local settings=$1
+    shift
+    echo "settings $(sha1sum <<< "${settings}" | cut -c1-16)"
+    [ $# -eq 0 ] || python3 -m merit.utils.fingerprint "$@"
+}
+
+# changed_since <marker> <key>: why the step <marker> records must be redone for <key>
+changed_since() {
+    [ -f "$1" ] || { echo "not done before"; return 0; }
+    local what
+    what=$(grep -vxF -f "$1" <<< "$2" | awk '{print $1}' | paste -sd' ' || true)
+    echo "changed since the last run: ${what:-the recorded key}"
 }
 
 # mark_done <marker> <key>
@@ -266,12 +300,19 @@ simulate_set() {
     [ -f "${noise_pools}/${pool}.scp" ] || {
         log "Error: noise pool ${noise_pools}/${pool}.scp is missing: local/data.sh builds the pools with"
         log "       scripts/prep_noise.sh (egs/TEMPLATE/merit/README.md), or point --noise_pools at them"; exit 1; }
-    log "Simulating data/${noisy} from data/${clean} (logs: ${logdir}/simulate_noise.*.log)"
+    local key marker=data/${noisy}/simulate.done
+    key=$(step_key "${category} ${snrs} ${sim_seed} ${audio_dump}" "data/${clean}" "${noise_pools}/${pool}.scp")
+    if done_with "${marker}" "${key}"; then
+        log "Simulating data/${noisy}: already complete, skipped"
+        return 0
+    fi
+    log "Simulating data/${noisy} from data/${clean}, $(changed_since "${marker}" "${key}") (logs: ${logdir}/simulate_noise.*.log)"
     # shellcheck disable=SC2154
     ${train_cmd} JOB=1:"${nj}" "${logdir}/simulate_noise.JOB.log" \
         python3 -m merit.bin.simulate_noise "${opts[@]}" --job JOB
     python3 -m merit.bin.simulate_noise "${opts[@]}" --merge true
     utils/validate_data_dir.sh --check-audio "data/${noisy}" > /dev/null
+    mark_done "${marker}" "${key}"
 }
 
 stage_noise_simulation() {
@@ -302,7 +343,30 @@ stage_dump_ssl() {
         log "ssl_mode=online: the model computes ${upstream} features itself; nothing to dump"
         return 0
     fi
-    dump_features "${feats_dir}/log" "${nj}" "${pairs[@]}"
+    dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
+}
+
+# dump_changed <log dir> <jobs> <data dir> <out dir> ...: dump_features for the pairs whose
+# dump is missing or was made from other audio or settings (each out dir's dump.done)
+dump_changed() {
+    local logdir=$1 jobs=$2 keys=() todo=() key i
+    shift 2
+    while [ $# -gt 0 ]; do
+        key=$(step_key "${upstream} ${upstream_ckpt} ${layers} ${dump_dtype}" "$1")
+        if done_with "$2/dump.done" "${key}"; then
+            log "Dumping $2: already complete, skipped"
+        else
+            log "Dumping $2 from $1: $(changed_since "$2/dump.done" "${key}")"
+            todo+=("$1" "$2")
+            keys+=("${key}")
+        fi
+        shift 2
+    done
+    [ ${#todo[@]} -gt 0 ] || return 0
+    dump_features "${logdir}" "${jobs}" "${todo[@]}"
+    for i in "${!keys[@]}"; do
+        mark_done "${todo[2 * i + 1]}/dump.done" "${keys[i]}"
+    done
 }
 
 # frontend_args <feats dir>: how the model gets its SSL features, from --ssl_mode
@@ -353,10 +417,14 @@ train_model() {
         [ -f "${init}" ] || { log "Error: --init_from: ${init} does not exist (train that model first)"; exit 1; }
         args+=" --init_param ${init}"
     fi
-    key=$( (cat "${exp}/train_config.yaml.new"; echo "${args} ${train_args} ${input_key}") | sha1sum | cut -c1-16)
-    if [ -f "${exp}/train.key" ] && [ "$(cat "${exp}/train.key")" != "${key}" ]; then
+    key=$(step_key "$(cat "${exp}/train_config.yaml.new"; echo "${args} ${train_args} ${input_key}")" \
+              "${tr_data}" "${tr_feats}" "${cv_data}" "${cv_feats}")
+    # Other settings: an error, never a silent retrain. (Markers written before inputs
+    # were fingerprinted hold the settings hash alone: the last word of the first line.)
+    if [ -f "${exp}/train.key" ] && [ "$(head -n1 "${exp}/train.key" | awk '{print $NF}')" \
+            != "$(head -n1 <<< "${key}" | awk '{print $NF}')" ]; then
         rm "${exp}/train_config.yaml.new"
-        log "Error: ${exp} was trained with other settings (config, data or --train_args changed);"
+        log "Error: ${exp} was trained with other settings (config, data paths or --train_args changed);"
         log "       remove ${exp}, or pick another --exp_suffix"
         exit 1
     fi
@@ -364,6 +432,13 @@ train_model() {
     if done_with "${exp}/train.done" "${key}"; then
         log "Training ${exp}: already complete, skipped"
         return 0
+    fi
+    # Same settings, other inputs (e.g. stage 2 re-simulated with another --sim_seed): the
+    # checkpoints and decodes belong to the old data, so training starts again from scratch.
+    if [ -f "${exp}/train.key" ] && [ "$(cat "${exp}/train.key")" != "${key}" ]; then
+        log "Training ${exp}: inputs $(changed_since "${exp}/train.key" "${key}");"
+        log "       removing its checkpoints and decodes and training it again from scratch"
+        find "${exp}" -mindepth 1 -maxdepth 1 ! -name train_config.yaml -exec rm -rf {} +
     fi
     mark_done "${exp}/train.key" "${key}"
     local start=${SECONDS}
@@ -402,17 +477,21 @@ model_key() {
 # with <exp>'s model into <out root>/decode_<set>, unless already done with this model
 # (and the same <input key>: that of the model that made the input, if one did)
 decode() {
-    local exp=$1 outroot=$2 key ckpt out opts=() todo=()
-    key="$(model_key "$1") $3"
+    local exp=$1 outroot=$2 model ckpt out key opts=() todo=() keys=() i
+    model="$(model_key "$1") $3"
     ckpt=$(inference_checkpoint "${exp}")
     shift 3
     while [ $# -gt 0 ]; do
         out=${outroot}/decode_$1
+        key="${model}
+$(python3 -m merit.utils.fingerprint "$2" "$3")"
         if ! done_with "${out}/decode.done" "${key}"; then
+            [ -f "${out}/decode.done" ] && log "Decoding ${out}: $(changed_since "${out}/decode.done" "${key}")"
             rm -rf "${out}"
             opts+=(--data_dir "$2" --out_dir "${out}")
             [ "${ssl_mode}" = online ] || opts+=(--feats_dir "$3")
             todo+=("${out}")
+            keys+=("${key}")
         fi
         shift 3
     done
@@ -427,8 +506,8 @@ decode() {
     ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${run_nj}" "${outroot}/decode_log/decode.JOB.log" \
         python3 -m merit.bin.merit_inference "${opts[@]}" --job JOB
     python3 -m merit.bin.merit_inference "${opts[@]}" --merge true
-    for out in "${todo[@]}"; do
-        mark_done "${out}/decode.done" "${key}"
+    for i in "${!todo[@]}"; do
+        mark_done "${todo[i]}/decode.done" "${keys[i]}"
     done
 }
 
@@ -446,7 +525,7 @@ enhanced_sets() {
         triples+=("${dset}" "${dec}/data" "${dec}/feats")
     done
     if [ ${#todo[@]} -gt 0 ] && [ "${ssl_mode}" != online ]; then
-        dump_features "${se_exp}/decode_log" "${run_nj}" "${todo[@]}" >&2
+        dump_changed "${se_exp}/decode_log" "${run_nj}" "${todo[@]}" >&2
     fi
     for dset in "$@"; do
         dec=${se_exp}/decode_${dset}

@@ -1,0 +1,90 @@
+"""Fingerprints of what a recipe step consumed, for its done-marker.
+
+    python -m merit.utils.fingerprint data/train_noisy dump/fbank/train_noisy
+    data/train_noisy 3f0c1e...
+    dump/fbank/train_noisy 9a77d2...
+
+A directory's fingerprint (a data dir, a feature dump) covers
+
+- the content of each file directly in it (``wav.scp``, ``utt2emo``, ``feats.scp`` …),
+  except the step markers (``*.done``) and caches that later steps write there
+  (``noisy_se_scores.tsv``): writing them must not make the directory look changed;
+- for every path that a ``*.scp`` file lists, its size and modification time.
+
+Listed files are stat-ed, not read: hashing the audio or the features of a 100k-utterance
+corpus would cost about as much as the step it guards, while a stat costs microseconds
+(100,000 files: about a second on a local disk). What this misses is a listed file
+rewritten with the same size and an mtime set back by hand; what it over-reports is a
+file rewritten with identical bytes (the step is redone, which is safe). A directory
+or file that does not exist has the fingerprint ``absent``; a single file (a noise pool's
+scp) is fingerprinted like a file of a directory.
+"""
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+#: Files of a directory that are not inputs of the steps that read it.
+NOT_INPUTS = ("noisy_se_scores.tsv",)
+
+
+def listed_path(value: str) -> str:
+    """The file behind an scp value: a path, ``path.ark:offset``, or '' for a pipe command."""
+    value = value.strip()
+    if value.endswith("|"):
+        return ""
+    if not os.path.exists(value) and ":" in value:
+        value = value.rsplit(":", 1)[0]
+    return value
+
+
+def stat_line(path: str) -> str:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return f"{path} missing"
+    return f"{path} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def file_digest(path: Path, digest) -> None:
+    """Add the file's bytes and, for an scp file, the stats of what it lists."""
+    data = path.read_bytes()
+    digest.update(f"{path.name} {len(data)}\n".encode())
+    digest.update(data)
+    if path.suffix != ".scp":
+        return
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        parts = line.split(maxsplit=1)
+        target = listed_path(parts[1]) if len(parts) == 2 else ""
+        if target:
+            digest.update((stat_line(target) + "\n").encode())
+
+
+def fingerprint(path) -> str:
+    """16 hex digits that change when what a step reads from ``path`` changes: a
+    directory (its files, as above) or one file (an scp file with what it lists)."""
+    path = Path(path)
+    digest = hashlib.sha1()
+    if path.is_file():
+        file_digest(path, digest)
+    elif path.is_dir():
+        for child in sorted(path.iterdir()):
+            if child.is_file() and not child.name.endswith(".done") and child.name not in NOT_INPUTS:
+                file_digest(child, digest)
+    else:
+        return "absent"
+    return digest.hexdigest()[:16]
+
+
+def main(argv=None) -> int:
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m merit.utils.fingerprint PATH...", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path, fingerprint(path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
