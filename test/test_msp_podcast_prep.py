@@ -1,11 +1,14 @@
 """merit.data.msp_podcast on a generated tree in the real release layout."""
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from fake_corpora import make_msp_tree, speechlike, write_labels
+from merit.bin import prep_msp_podcast
 from merit.data import msp_podcast
+from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 
 # The generated tree: speaker s (1..6) has utterances i = 0..9 of EmoClass
@@ -80,14 +83,138 @@ def test_missing_audio_named_or_skipped(tree, tmp_path):
     assert sum(report.kept.values()) == 24 - 1
 
 
-def test_corrupted_audio_named(tree, tmp_path):
+@pytest.mark.parametrize("junk", [b"RIFF\x00\x00not really a wave file",
+                                  # starts like an MP3 frame: libsndfile's reader then says
+                                  # "not a regular file (possibly a pipe?)"
+                                  b"\xff\xfb" + bytes(range(256)) * 4])
+def test_corrupted_audio_named(tree, tmp_path, junk):
     root, rows = tree
     victim = next(r["FileName"] for r in rows if r["EmoClass"] in "ASHN")
-    (root / "Audios" / victim).write_bytes(b"RIFF\x00\x00not really a wave file")
-    with pytest.raises(msp_podcast.CorpusError, match=f"{victim}: unreadable"):
+    (root / "Audios" / victim).write_bytes(junk)
+    with pytest.raises(msp_podcast.CorpusError) as err:
+        msp_podcast.prepare(root, tmp_path / "data")
+    message = str(err.value)
+    assert f"{victim}: not a readable audio file (soundfile: " in message
+    assert "labels_consensus.csv line 2;" in message and "pipe" not in message
+    report = msp_podcast.prepare(root, tmp_path / "data", skip_missing=True)
+    assert report.skipped_unreadable == [victim]
+
+
+def test_truncated_wav_named_or_skipped(tree, tmp_path):
+    """libsndfile reads a WAV cut short as a shorter file, without a word."""
+    root, rows = tree
+    victim = next(r["FileName"] for r in rows if r["EmoClass"] in "ASHN")
+    path = root / "Audios" / victim
+    path.write_bytes(path.read_bytes()[:5000])  # 0.5 s declared, 0.15 s left
+    with pytest.raises(msp_podcast.CorpusError,
+                       match=f"{victim}: truncated WAV: its header declares 8000 samples "
+                             r"\(0.50 s\) but the file holds 2478 \(0.15 s\)"):
         msp_podcast.prepare(root, tmp_path / "data")
     report = msp_podcast.prepare(root, tmp_path / "data", skip_missing=True)
     assert report.skipped_unreadable == [victim]
+
+
+def test_file_listed_under_two_splits_is_leakage(tree, tmp_path):
+    root, rows = tree
+    train = next(r for r in rows if r["Split_Set"] == "Train" and r["EmoClass"] in "ASHN")
+    write_labels(root, rows + [{**train, "Split_Set": "Test1"}])
+    line = 2 + rows.index(train)  # header is line 1
+    with pytest.raises(msp_podcast.CorpusError) as err:
+        msp_podcast.prepare(root, tmp_path / "data")
+    assert (f"1 FileName(s) listed under two splits, which would put the same audio in both "
+            f"(train/test leakage): lines {line} and {len(rows) + 2}: {train['FileName']} "
+            "under Train and Test1") in str(err.value)
+    assert not (tmp_path / "data").exists()
+    # twice in one split stays an error too
+    write_labels(root, rows + [train])
+    with pytest.raises(msp_podcast.CorpusError,
+                       match=f"lines {line} and {len(rows) + 2}: {train['FileName']} twice under Train"):
+        msp_podcast.prepare(root, tmp_path / "data")
+
+
+def test_file_name_with_whitespace_is_named(tree, tmp_path):
+    root, rows = tree
+    row = next(r for r in rows if r["EmoClass"] in "ASHN")
+    spaced = row["FileName"].replace("_", " ", 1)
+    (root / "Audios" / row["FileName"]).rename(root / "Audios" / spaced)
+    row["FileName"] = spaced
+    write_labels(root, rows)
+    with pytest.raises(msp_podcast.CorpusError,
+                       match=f"labels_consensus.csv line {2 + rows.index(row)}: FileName "
+                             f"'{spaced}' contains whitespace"):
+        msp_podcast.prepare(root, tmp_path / "data")
+
+
+def test_durations_out_of_bounds(tree, tmp_path, caplog):
+    root, rows = tree
+    short, long = [r["FileName"] for r in rows if r["Split_Set"] == "Train" and r["EmoClass"] in "ASHN"][:2]
+    sf.write(str(root / "Audios" / short), speechlike(0.05, 150, 1), 16000)
+    sf.write(str(root / "Audios" / long), speechlike(31.0, 150, 2), 16000)
+    with pytest.raises(msp_podcast.CorpusError) as err:
+        msp_podcast.prepare(root, tmp_path / "data")
+    message = str(err.value)
+    assert ("2 utterance(s) outside 0.5-30 s: 1 shorter than 0.5 s, e.g. "
+            f"{short} (0.05 s, line 2); 1 longer than 30 s, e.g. {long} (31.00 s, line 3)") in message
+    assert "--duration_action skip" in message and not (tmp_path / "data").exists()
+
+    report = msp_podcast.prepare(root, tmp_path / "data", duration_action="skip")
+    assert [x[0] for x in report.out_of_bounds] == [short, long]
+    assert report.kept["train"] == 8 - 2
+
+    caplog.set_level("WARNING")
+    report = msp_podcast.prepare(root, tmp_path / "data", duration_action="warn")
+    assert report.kept["train"] == 8
+    assert "kept (--duration_action warn) 2 utterance(s) outside" in caplog.text
+
+    report = msp_podcast.prepare(root, tmp_path / "data", min_duration=0.01, max_duration=40)
+    assert report.kept["train"] == 8 and not report.out_of_bounds
+
+
+def _converted(out, utt):
+    return read_audio(read_kv(out / "train" / "wav.scp")[utt])
+
+
+def test_conversion_cache_follows_a_rewritten_source(tree, tmp_path):
+    root, _ = tree
+    victim = "MSP-PODCAST_0001_0000"  # in train
+    source = root / "Audios" / f"{victim}.wav"
+    out = tmp_path / "data"
+    sf.write(str(source), speechlike(0.6, 150, 1, rate=8000), 8000)
+    msp_podcast.prepare(root, out)
+    first = _converted(out, victim)
+    # same length (so the same size), other content
+    sf.write(str(source), speechlike(0.6, 310, 2, rate=8000), 8000)
+    msp_podcast.prepare(root, out)
+    second = _converted(out, victim)
+    assert np.allclose(second, read_audio(source, resample=True), atol=1e-4)
+    assert not np.allclose(first, second, atol=1e-2)
+
+
+def test_conversion_cache_follows_the_corpus_root(tree, tmp_path):
+    """Another release root with the same file names gets its own 16 kHz copies."""
+    root, _ = tree
+    victim = "MSP-PODCAST_0001_0000"  # in train
+    out = tmp_path / "data"
+    sf.write(str(root / "Audios" / f"{victim}.wav"), speechlike(0.6, 150, 1, rate=8000), 8000)
+    msp_podcast.prepare(root, out)
+    other = tmp_path / "other" / "MSP-Podcast"
+    make_msp_tree(other)
+    sf.write(str(other / "Audios" / f"{victim}.wav"), speechlike(0.6, 220, 3, rate=8000), 8000)
+    msp_podcast.prepare(other, out)
+    assert np.allclose(_converted(out, victim),
+                       read_audio(other / "Audios" / f"{victim}.wav", resample=True), atol=1e-4)
+
+
+def test_cli_passes_duration_options(tree, tmp_path, capsys):
+    root, rows = tree
+    short = next(r["FileName"] for r in rows if r["Split_Set"] == "Train" and r["EmoClass"] in "ASHN")
+    sf.write(str(root / "Audios" / short), speechlike(0.3, 150, 1), 16000)
+    argv = ["--corpus", str(root), "--out", str(tmp_path / "data")]
+    assert prep_msp_podcast.main(argv) == 1
+    assert f"1 shorter than 0.5 s, e.g. {short}" in capsys.readouterr().err
+    assert prep_msp_podcast.main(argv + ["--min_duration", "0.25"]) == 0
+    assert prep_msp_podcast.main(argv + ["--duration_action", "skip"]) == 0
+    assert short.replace(".wav", "") not in read_kv(tmp_path / "data" / "train" / "wav.scp")
 
 
 def test_other_rates_are_converted(tree, tmp_path):
