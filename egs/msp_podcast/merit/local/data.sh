@@ -11,15 +11,27 @@ log() {
 
 classes=A,S,H,N        # EmoClass codes kept (A,S,H,U,F,D,C,N for the 8-class setup)
 suffix=""              # appended to the set names: data/train<suffix>, ...
-skip_missing=false     # skip (and count) listed files that are missing or unreadable
-noise_opts=""          # options for scripts/prep_noise.sh
+skip_missing=false     # skip (and count) listed files that are missing, unreadable or truncated
+min_duration=0.5       # seconds; shorter utterances are out of bounds
+max_duration=30        # seconds; longer utterances are out of bounds
+duration_action=stop   # out-of-bounds utterances: stop (naming them), skip (counted) or warn (kept)
+skip_bad_noise=false   # skip unreadable noise files instead of stopping (prep_noise.sh --skip_bad)
+seen_noise=""          # seen noise corpora, comma-separated (default: prep_noise.sh's)
+unseen_noise=""        # unseen noise corpora, comma-separated (default: prep_noise.sh's)
+noise_opts=""          # more options for scripts/prep_noise.sh (split on whitespace)
 
 help_message=$(cat << EOF
 Usage: $0 [options]
-  --classes        # EmoClass codes to keep (${classes})
-  --suffix         # appended to the set names ("${suffix}")
-  --skip_missing   # skip listed audio that is missing or unreadable, instead of stopping (${skip_missing})
-  --noise_opts     # options for scripts/prep_noise.sh ("${noise_opts}")
+  --classes         # EmoClass codes to keep (${classes})
+  --suffix          # appended to the set names ("${suffix}")
+  --skip_missing    # skip listed audio that is missing, unreadable or truncated, instead of stopping (${skip_missing})
+  --min_duration    # seconds; shorter utterances are out of bounds (${min_duration})
+  --max_duration    # seconds; longer utterances are out of bounds (${max_duration})
+  --duration_action # out-of-bounds utterances: stop, skip or warn (${duration_action})
+  --skip_bad_noise  # skip unreadable noise files instead of stopping (${skip_bad_noise})
+  --seen_noise      # seen noise corpora, comma-separated, e.g. crss,musan ("${seen_noise}" = prep_noise.sh's)
+  --unseen_noise    # unseen noise corpora, comma-separated, e.g. dns ("${unseen_noise}" = prep_noise.sh's)
+  --noise_opts      # more options for scripts/prep_noise.sh, split on whitespace ("${noise_opts}")
 EOF
 )
 . utils/parse_options.sh
@@ -36,8 +48,13 @@ done
 
 log "Preparing data/ from ${MSP_PODCAST} (classes ${classes})"
 python3 -m merit.bin.prep_msp_podcast --corpus "${MSP_PODCAST}" --out data \
-    --classes "${classes}" --skip_missing "${skip_missing}" --suffix "${suffix}"
+    --classes "${classes}" --skip_missing "${skip_missing}" --suffix "${suffix}" \
+    --min_duration "${min_duration}" --max_duration "${max_duration}" \
+    --duration_action "${duration_action}"
 
+noise_args=(--skip_bad "${skip_bad_noise}")
+[ -z "${seen_noise}" ] || noise_args+=(--seen_corpora "${seen_noise//,/ }")
+[ -z "${unseen_noise}" ] || noise_args+=(--unseen_corpora "${unseen_noise//,/ }")
 # shellcheck disable=SC2086
-scripts/prep_noise.sh ${noise_opts}
+scripts/prep_noise.sh "${noise_args[@]}" ${noise_opts}
 log "Done: $(for d in data/train"${suffix}" data/dev"${suffix}" data/test?"${suffix}"; do [ -f "${d}/wav.scp" ] && printf '%s %d, ' "${d#data/}" "$(wc -l < "${d}/wav.scp")"; done)utterances"
