@@ -20,15 +20,21 @@ def get_parser():
                              "e.g. valid.macro_f1.best.pth")
     parser.add_argument("--out", default=None, help="where to write the enhanced audio")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--min_duration", type=float, default=None,
+                        help="shortest input accepted, in seconds (default: "
+                             "merit.inference.MIN_INPUT_SECONDS, 0.25)")
     return parser
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    from merit.inference import Speech2Merit
+    from merit.inference import MIN_INPUT_SECONDS, Speech2Merit, check_input_length
 
     try:
         noisy = read_audio(args.audio, resample=True)
+        # before the model is loaded: a too-short input is known at once
+        check_input_length(noisy, MIN_INPUT_SECONDS if args.min_duration is None
+                           else args.min_duration, name=args.audio)
         speech2merit = Speech2Merit(args.model_dir, args.checkpoint, device=args.device)
         result = speech2merit(noisy)
     except (ValueError, FileNotFoundError) as err:
