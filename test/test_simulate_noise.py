@@ -1,5 +1,6 @@
 """merit.bin.simulate_noise and merit.data.noise_mixing: SNRs, sums, determinism."""
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import soundfile as sf
 
 from fake_corpora import make_msp_tree, make_noise_dir, speechlike
 from merit.bin import simulate_noise
-from merit.data import msp_podcast
+from merit.data import msp_podcast, noise_mixing
 from merit.data.datadir import read_kv
 from merit.data.noise_mixing import PEAK_LIMIT, fit_noise, mix_at_snr, power
 
@@ -21,6 +22,38 @@ def test_fit_noise_shift_tile_cut():
     noise = np.arange(5.0)
     assert fit_noise(noise, 12, 2).tolist() == [2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3]
     assert fit_noise(noise, 3, 4).tolist() == [4, 0, 1]
+
+
+def test_a_noise_tiled_more_than_ten_times_is_warned_about_once(caplog, monkeypatch):
+    monkeypatch.setattr(noise_mixing, "_warned_tiling", False, raising=False)
+    noise = np.ones(1600)                                       # 0.1 s at 16 kHz
+    with caplog.at_level(logging.WARNING, logger=noise_mixing.__name__):
+        fit_noise(noise, 16000, 0, name="ten_copies.wav")        # 10 copies: fine
+        assert not caplog.records
+        for name in ("blip.wav", "click.wav"):
+            for _ in range(3):
+                fit_noise(noise, 80000, 7, name=name)
+    assert len(caplog.records) == 1
+    assert caplog.records[0].getMessage() == (
+        "noise blip.wav is 0.10 s long and is repeated 50.0 times to fill a 5.00 s "
+        "utterance: a loop, not the noise it stands for. Build the noise pools with "
+        "scripts/prep_noise.sh, whose --min_noise_seconds (default 1) leaves such files "
+        "out (this warning is shown once)")
+
+
+def test_simulation_warns_once_about_short_noise(clean_set, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(noise_mixing, "_warned_tiling", False, raising=False)
+    short = tmp_path / "noise" / "blip.wav"
+    short.parent.mkdir()
+    sf.write(str(short), 0.1 * np.random.default_rng(0).standard_normal(320), 16000)
+    (tmp_path / "pool.scp").write_text(f"blip {short}\n")
+    args = ["--clean_dir", str(clean_set / "data/train"), "--noise", str(tmp_path / "pool.scp"),
+            "--category", "seen", "--snrs", "0", "--out_dir", str(tmp_path / "out"),
+            "--audio_dir", str(tmp_path / "audio")]
+    with caplog.at_level(logging.WARNING, logger=noise_mixing.__name__):
+        assert simulate_noise.main(args) == 0
+    warned = [r.getMessage() for r in caplog.records if r.name == noise_mixing.__name__]
+    assert len(warned) == 1 and warned[0].startswith(f"noise {short} is 0.02 s long")
 
 
 def test_mix_hits_snr_and_limits_peak():

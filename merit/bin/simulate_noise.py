@@ -104,7 +104,7 @@ def simulate(utts, wav_scp, pool, snrs, audio_dir: Path, seed: int, category: st
         noise = read_audio_cached(pool[noise_id])
         shift = int(rng.integers(noise.size))
         try:
-            mix = mix_at_snr(clean, fit_noise(noise, clean.size, shift), snr)
+            mix = mix_at_snr(clean, fit_noise(noise, clean.size, shift, pool[noise_id]), snr)
         except ValueError as err:
             raise ValueError(f"utterance {utt} ({clean_path}) with noise {pool[noise_id]}: {err}") from err
         noisy_path = audio_dir / "noisy" / f"{utt}.wav"

@@ -3,11 +3,21 @@
 Signals are 1-D float arrays of samples at the same rate. Power is the mean
 square over the whole utterance, so the SNR is a whole-utterance SNR in dB.
 """
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from merit.data.audio_io import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
 PEAK_LIMIT = 0.99  # mixtures are scaled below this so 16-bit files never clip
+# More copies than this turn the noise into an audible loop (a period of a tenth of
+# the utterance or less); with prep_noise's 1 s minimum that is an 11 s utterance or
+# longer, the top of MSP-Podcast's range.
+MAX_COPIES = 10
+_warned_tiling = False  # once per process: the same short noise recurs per utterance
 
 
 @dataclass
@@ -24,11 +34,24 @@ def power(x: np.ndarray) -> float:
     return float(np.mean(np.square(x, dtype=np.float64)))
 
 
-def fit_noise(noise: np.ndarray, length: int, shift: int) -> np.ndarray:
+def fit_noise(noise: np.ndarray, length: int, shift: int, name: str = "") -> np.ndarray:
     """Noise of exactly ``length`` samples: circularly shifted by ``shift``, then
-    tiled (when shorter) or cut (when longer)."""
+    tiled (when shorter) or cut (when longer).
+
+    The first time in a process that a noise needs more than MAX_COPIES copies, a
+    warning names it (``name``, e.g. its path) with its length in seconds at 16 kHz.
+    """
+    global _warned_tiling
     if noise.size == 0:
         raise ValueError("empty noise signal")
+    if length > MAX_COPIES * noise.size and not _warned_tiling:
+        _warned_tiling = True
+        log.warning("noise %s is %.2f s long and is repeated %.1f times to fill a %.2f s "
+                    "utterance: a loop, not the noise it stands for. Build the noise pools "
+                    "with scripts/prep_noise.sh, whose --min_noise_seconds (default 1) "
+                    "leaves such files out (this warning is shown once)",
+                    name or "(unnamed)", noise.size / SAMPLE_RATE, length / noise.size,
+                    length / SAMPLE_RATE)
     rolled = np.roll(noise, -shift)
     reps = -(-length // rolled.size)
     return np.tile(rolled, reps)[:length]
