@@ -3,6 +3,7 @@ import hashlib
 import os
 import shutil
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +21,19 @@ SCRIPT = REPO / "egs/TEMPLATE/merit/scripts/prep_noise.sh"
 MINI_EMO_DOWNLOADS = REPO / "egs/mini_emo/merit/downloads"
 
 
-def tiny(path: Path, seed: int = 0, seconds: float = 0.2, fmt: str = None) -> Path:
-    """A 0.2 s, 16 kHz noise file (format from the suffix unless given)."""
+def tiny(path: Path, seed: int = None, seconds: float = 1.0, fmt: str = None) -> Path:
+    """A 1 s (the shortest usable), 16 kHz noise file (format from the suffix unless
+    given), its samples seeded by its name unless ``seed`` is given: copies of one clip
+    in two pools would be de-duplicated."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    seed = zlib.crc32(path.name.encode()) if seed is None else seed
     wav = np.random.default_rng(seed).standard_normal(int(seconds * RATE)).astype(np.float32)
     sf.write(str(path), 0.1 * wav, RATE, format=fmt)
     return path
 
 
 def tiny_files(folder: Path, names) -> list:
-    return [tiny(folder / name, seed=i) for i, name in enumerate(names)]
+    return [tiny(folder / name) for name in names]
 
 
 def empty_files(folder: Path, names) -> None:
@@ -129,7 +133,7 @@ def test_ids_across_corpora_must_differ(tmp_path):
 @pytest.fixture
 def corpora(tmp_path):
     """Seen crss (folder, 24 files), seen freesound (fsd50k, 12), unseen dns (3)."""
-    make_noise_dir(tmp_path / "crss" / "office", n_files=2, seconds=0.2)
+    make_noise_dir(tmp_path / "crss" / "office", n_files=2, seconds=1.0)
     tiny_files(tmp_path / "crss", [f"{kind}/{kind}_{i:02d}.wav" for kind in ("car", "cafe")
                                    for i in range(11)])
     tiny_files(tmp_path / "fsd" / "FSD50K.dev_audio", [f"{i}.wav" for i in range(100, 110)])
@@ -170,7 +174,7 @@ def test_pools_are_disjoint_complete_sorted_and_unseen_only_in_test_unseen(corpo
     counts = split.counts()
     assert sum(n for (c, _), (n, _) in counts.items() if c == "crss") == 24
     hours = counts[("dns", "test_unseen")][1]
-    assert hours == pytest.approx(3 * 0.2 / 3600)
+    assert hours == pytest.approx(3 * 1.0 / 3600)
     assert "(all)" in split.summary() and "test_unseen" in split.summary()
     assert not (tmp_path / "noise.tmp").exists() and not (tmp_path / "noise.old").exists()
 
@@ -293,11 +297,12 @@ def test_unreadable_audio_is_named_or_skipped(corpora, tmp_path):
     bad = tmp_path / "crss" / "car" / "broken.wav"
     bad.write_bytes(b"RIFF not really a wav")
     message = error_of(seen, unseen)
-    assert str(bad) in message and "unreadable" in message
+    assert message.startswith("1 of 40 noise files cannot be used:\n")
+    assert f"  {bad}: unreadable noise audio (" in message
     split = noise_pools.build_split(seen, unseen, skip_bad=True)
-    assert len(split.skipped) == 1 and str(bad) in split.skipped[0]
+    assert [(b.path, b.kind) for b in split.skipped] == [(str(bad), "unreadable")]
     assert all(f.path != str(bad) for f in split.files)
-    assert "skipped 1 unreadable" in split.summary()
+    assert "skipped 1 unusable noise file(s) (unreadable 1): skipped.tsv" in split.summary()
     unchecked = noise_pools.build_split(seen, unseen, check_audio=False)
     assert any(f.path == str(bad) for f in unchecked.files)
 
@@ -311,7 +316,8 @@ def test_old_output_is_replaced_whole_and_kept_on_error(corpora, tmp_path):
     (tmp_path / "noise.tmp" / "junk").write_text("x")
     noise_pools.prepare(seen, unseen, out)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{p}.scp" for p in POOLS] + [noise_pools.SPLIT_TSV])
+        [f"{p}.scp" for p in POOLS] + [noise_pools.SPLIT_TSV, noise_pools.DUPLICATES_TSV,
+                                        noise_pools.SKIPPED_TSV])
     assert not (tmp_path / "noise.tmp").exists() and not (tmp_path / "noise.old").exists()
     before = {p.name: p.read_text() for p in out.iterdir()}
     (tmp_path / "crss" / "car" / "broken.wav").write_bytes(b"junk")

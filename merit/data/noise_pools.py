@@ -1,8 +1,11 @@
-"""Noise corpora → the four noise pools of stage 2: train, dev, test_seen, test_unseen.
+r"""Noise corpora → the four noise pools of stage 2: train, dev, test_seen, test_unseen.
 
 Writes ``<out>/{train,dev,test_seen,test_unseen}.scp`` (``<noise-id> <absolute path>``,
-C-sorted) and ``<out>/noise_split.tsv`` (noise_id, corpus, pool, path), all at once:
-the files are written to ``<out>.tmp`` and swapped in for any old ``<out>``.
+C-sorted), ``<out>/noise_split.tsv`` (noise_id, corpus, pool, path),
+``<out>/duplicates.tsv`` (each file left out as a copy of a file in an earlier pool,
+with that file and the reason) and ``<out>/skipped.tsv`` (path, kind, why: the files
+left out with ``skip_bad``), all at once: the files are written to ``<out>.tmp`` and
+swapped in for any old ``<out>``.
 
 Layouts (where a corpus keeps its audio under the root it is given; audio is
 .wav/.flac/.ogg, whatever soundfile reads, any letter case):
@@ -30,26 +33,70 @@ is test noise only); other columns are ignored. A file goes to its split, test n
 to ``test_seen`` or ``test_unseen`` by category. Its id is its file name without
 extension (whitespace → ``_``), no corpus prefix: the table names its files.
 
+Checked audio (``check_audio``, the default). Every file is decoded once, in blocks,
+and must be readable, at least ``min_noise_seconds`` long (default 1 s: a shorter
+noise is repeated over a 2-11 s utterance as an audible loop, not the noise it stands
+for) and not silent: digital silence (every sample zero) is refused whatever the
+floor, since stage 2 cannot scale it to any SNR, and so is an RMS over all samples and
+channels below ``silence_dbfs`` (default -80 dBFS: 16-bit quantisation noise and
+dither lie near -100 dBFS, noise recorded for mixing far above -80 (the mini_emo
+noise sits at -25 dBFS); a file below -80 holds little but that floor, and mixing it
+at 0 dB SNR with -25 dBFS speech would raise it by over 55 dB, making the "noise"
+amplified quantisation noise). Every unusable file is named in one error
+(the first few, then a count) before anything is written; with ``skip_bad`` they are
+left out instead, counted in the log and listed in skipped.tsv. A file silent only in
+parts still passes: a stage 2 excerpt that falls wholly in a digitally silent stretch
+is refused there, naming the noise file.
+
 The split (seen corpora only; every file of an unseen corpus goes to test_unseen):
-each file gets ``u = sha1("<seed>:<corpus>/<relative path>")`` read as a fraction
-in [0, 1) (first 8 bytes, big-endian, / 2**64), and goes to train if
-``u < f_train``, to dev if ``u < f_train + f_dev``, else to test_seen. A file's pool
-thus depends only on the seed, the corpus name, its own relative path and the
-fractions: not on listing order, on other files or on other corpora. Hash
-splits of a small corpus can leave a pool empty, so per seen corpus, pools are
-filled in the order train, dev, test_seen: an empty pool takes the file whose
-``u`` lies nearest to the pool's interval ``[lo, hi)`` (ties: C order of relative
-path) among the pools that hold two or more files. A seen corpus needs at least
-three files for that; fewer is an error. Every pool must end up with a file.
+each file belongs to a source recording, and each recording gets
+``u = sha1("<seed>:<corpus>/<recording>")`` read as a fraction in [0, 1) (first 8
+bytes, big-endian, / 2**64); all its files go to train if ``u < f_train``, to dev if
+``u < f_train + f_dev``, else to test_seen. A file's recording is, in this order:
+
+1. with a ``recording_regex`` for its corpus (a Python regular expression searched in
+   the relative path): its first group, or the whole match if it has no group, when
+   it matches (and the group is not empty). ``^(.*)_\d+\.wav$`` makes
+   ``recA_0001.wav`` and ``recA_0002.wav`` recording ``recA``; ``^(.*)/`` makes a
+   file's folder its recording, for a corpus with one folder per recording;
+2. ``freesound:<id>`` when its name is a DNS Challenge chunk of a Freesound clip,
+   ``<label>_Freesound_validated_<id>_<chunk>`` (DNS cuts one clip into several);
+3. else its relative path: each file its own recording, as without recordings.
+
+A file's pool thus depends only on the seed, the corpus name, its recording and the
+fractions: not on listing order, on other files or on other corpora. Hash splits of
+a small corpus can leave a pool empty, so per seen corpus, pools are filled in the
+order train, dev, test_seen: an empty pool takes the recording whose ``u`` lies
+nearest to the pool's interval ``[lo, hi)`` (ties: C order of recording) among the
+pools that hold two or more recordings. A seen corpus needs at least three
+recordings for that; fewer is an error. No recording regex is given by default: a
+parent folder is often a category (car/, cafe/), not a recording.
+
+Duplicates across pools (after the split): two files are the same clip when their
+decoded samples are identical (sha1 over the float32 samples and the channel count,
+so WAV and FLAC copies, other names and other metadata match; a resampled or cut
+copy does not), or when their names carry the same Freesound id: FSD50K's
+``<id>.wav`` (layouts ``fsd50k`` and ``freesound`` only; digits alone elsewhere mean
+nothing), the DNS chunk form above, or Freesound's download form
+``<id>__<user>__<name>``. Of a clip in several pools, the copy in the earliest pool
+of train, dev, test_seen, test_unseen stays and the later ones are left out, so the
+test pools hold no training noise and train keeps what the split gave it (adding a
+test corpus never changes training). Copies within one pool stay. One file reached
+through two corpora (overlapping roots) is one clip too. Without ``check_audio`` only
+paths and Freesound ids are compared: hashing the bytes instead would read every
+file, the cost that ``check_audio false`` is there to avoid.
 """
 import hashlib
 import logging
+import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import soundfile as sf
 
 from merit.data.audio_io import AUDIO_SUFFIXES
@@ -62,6 +109,12 @@ POOLS = ("train", "dev", "test_seen", "test_unseen")
 SEEN_POOLS = POOLS[:3]
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 SPLIT_TSV = "noise_split.tsv"
+DUPLICATES_TSV = "duplicates.tsv"
+SKIPPED_TSV = "skipped.tsv"
+MIN_NOISE_SECONDS = 1.0
+SILENCE_DBFS = -80.0
+SHOWN_PROBLEMS = 5         # unusable files an error names before it counts the rest
+CHECK_BLOCK = 1 << 18      # frames decoded at a time: bounded memory for hour-long files
 CORPUS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 LISTED_COLUMNS = ("file", "split", "category")
 LISTED_POOLS = {("train", "seen"): "train", ("dev", "seen"): "dev",
@@ -185,14 +238,17 @@ class NoiseFile:
     corpus: str
     rel: str                       # posix path relative to the base (or as listed), with extension
     path: str                      # absolute
-    u: Optional[float] = None      # split hash in [0, 1) (hash-split corpora only)
+    u: Optional[float] = None      # split hash of its recording in [0, 1) (hash-split corpora only)
     pool: str = ""
     seconds: Optional[float] = None
+    recording: str = ""            # source recording (hash-split corpora only)
+    freesound: Optional[str] = None  # Freesound id its name carries
+    digest: Optional[str] = None   # sha1 of its decoded samples (with check_audio)
 
 
-def split_hash(seed: int, corpus: str, rel: str) -> float:
-    """sha1 of ``"<seed>:<corpus>/<rel>"``, first 8 bytes as a fraction in [0, 1)."""
-    digest = hashlib.sha1(f"{seed}:{corpus}/{rel}".encode("utf-8")).digest()
+def split_hash(seed: int, corpus: str, key: str) -> float:
+    """sha1 of ``"<seed>:<corpus>/<key>"``, first 8 bytes as a fraction in [0, 1)."""
+    digest = hashlib.sha1(f"{seed}:{corpus}/{key}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 
@@ -201,14 +257,60 @@ def noise_id(corpus: str, rel: str) -> str:
     return f"{corpus}-" + re.sub(r"\s", "_", stem.replace("/", "-"))
 
 
+# ---------------------------------------------------------------- source clips in names
+
+# DNS Challenge noise: <label>_Freesound_validated_<id>_<chunk> (label may hold "_");
+# names such as munching_Freesound_validated_B32_Chips_ebrahim_10 carry no id.
+DNS_FREESOUND_CHUNK = re.compile(r"(?:^|_)Freesound_validated_(\d+)_\d+$", re.IGNORECASE)
+FREESOUND_DOWNLOAD = re.compile(r"^(\d+)__")          # freesound.org: <id>__<user>__<name>
+FREESOUND_LAYOUTS = ("fsd50k", "freesound")           # where <id>.wav is the whole name
+
+
+def freesound_id(rel: str, layout: Optional[str] = None) -> Optional[str]:
+    """The Freesound id a file name carries (rules in the module docstring), or None."""
+    stem = os.path.splitext(os.path.basename(rel))[0]
+    if layout in FREESOUND_LAYOUTS and stem.isascii() and stem.isdigit():
+        return str(int(stem))
+    for pattern in (DNS_FREESOUND_CHUNK, FREESOUND_DOWNLOAD):
+        found = pattern.search(stem)
+        if found:
+            return str(int(found.group(1)))
+    return None
+
+
+def recording_of(rel: str, regex: Optional["re.Pattern"] = None) -> str:
+    """The source recording of the file at ``rel`` (rule in the module docstring)."""
+    if regex is not None:
+        found = regex.search(rel)
+        if found:
+            recording = found.group(1) if regex.groups else found.group(0)
+            if recording:
+                return recording
+    chunk = DNS_FREESOUND_CHUNK.search(os.path.splitext(os.path.basename(rel))[0])
+    if chunk:
+        return f"freesound:{int(chunk.group(1))}"
+    return rel
+
+
+def compile_recording_regex(corpus: str, text: str) -> "re.Pattern":
+    try:
+        return re.compile(text)
+    except re.error as err:
+        raise ValueError(f"--recording_regex for {corpus}: {text!r} is not a regular "
+                         f"expression ({err}); e.g. '^(.*)_[0-9]+\\.wav$' makes "
+                         f"recA_0001.wav part of recording recA") from None
+
+
 def _check_name(name: str) -> None:
     if not CORPUS_NAME.match(name):
         raise ValueError(f"corpus name {name!r}: use letters, digits and _ . + - "
                          f"(it starts noise ids and names the corpus in {SPLIT_TSV})")
 
 
-def list_corpus(spec: CorpusSpec, seed: int) -> List[NoiseFile]:
-    """The corpus's files in C order of relative path; an error naming what is missing."""
+def list_corpus(spec: CorpusSpec, seed: int,
+                recording_regex: Optional["re.Pattern"] = None) -> List[NoiseFile]:
+    """The corpus's files in C order of relative path, each with its recording, split
+    hash and Freesound id; an error naming what is missing."""
     _check_name(spec.name)
     if spec.layout not in LAYOUTS:
         raise ValueError(f"corpus {spec.name}: unknown layout {spec.layout!r}; "
@@ -229,8 +331,10 @@ def list_corpus(spec: CorpusSpec, seed: int) -> List[NoiseFile]:
         if re.search(r"[\t\n\r]", str(path)):
             raise ValueError(f"{path!r}: a tab or line break in the path cannot go in "
                              f"an scp or tsv file; rename it")
+        recording = recording_of(rel, recording_regex)
         files.append(NoiseFile(noise_id(spec.name, rel), spec.name, rel, str(path),
-                               split_hash(seed, spec.name, rel)))
+                               split_hash(seed, spec.name, recording), recording=recording,
+                               freesound=freesound_id(rel, spec.layout)))
     files.sort(key=lambda f: f.rel.encode("utf-8"))
     log.info("corpus %s (%s): %d files under %s", spec.name, spec.layout, len(files), base)
     return files
@@ -274,7 +378,8 @@ def list_listed(spec: ListedSpec) -> List[NoiseFile]:
             raise ValueError(f"{where}: {path} does not exist (relative paths start at "
                              f"{root}, the listed corpus's root)")
         stem = os.path.splitext(os.path.basename(rel))[0]
-        files.append(NoiseFile(re.sub(r"\s", "_", stem), spec.name, rel, path, pool=pool))
+        files.append(NoiseFile(re.sub(r"\s", "_", stem), spec.name, rel, path, pool=pool,
+                               freesound=freesound_id(rel)))
     if not files:
         raise ValueError(f"{spec.table}: lists no noise files")
     log.info("listed corpus %s: %d files in %s under %s", spec.name, len(files), spec.table,
@@ -282,28 +387,166 @@ def list_listed(spec: ListedSpec) -> List[NoiseFile]:
     return files
 
 
-def measure_audio(files: List[NoiseFile], skip_bad: bool) -> Tuple[List[NoiseFile], List[str]]:
-    """Files soundfile can open and that have samples, with their durations filled in.
+# ---------------------------------------------------------------- the audio check
 
-    An unreadable file is an error naming it, or with ``skip_bad`` left out and
-    returned as ``"<path>: <why>"``.
+@dataclass(frozen=True)
+class Unusable:
+    """A noise file refused or left out: its path, its kind (unreadable, short or
+    silent) and why, in words that name the option deciding it."""
+
+    path: str
+    kind: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.why}"
+
+
+@dataclass(frozen=True)
+class AudioFacts:
+    frames: int
+    samplerate: int
+    rms_dbfs: float      # over all samples and channels; -inf when no sample is above 0
+    all_zero: bool       # digital silence
+    digest: str          # sha1 of the channel count and the float32 samples
+
+
+def audio_facts(path: str) -> AudioFacts:
+    """Decode ``path`` once, CHECK_BLOCK frames at a time, into what the check needs.
+
+    Raises what soundfile raises for a file it cannot read.
     """
-    good, bad = [], []
+    sha = hashlib.sha1()
+    frames, energy, all_zero = 0, 0.0, True
+    with sf.SoundFile(path) as audio:
+        samplerate, channels = audio.samplerate, audio.channels
+        sha.update(f"{channels} channels:".encode("ascii"))
+        for block in audio.blocks(blocksize=CHECK_BLOCK, dtype="float32", always_2d=True):
+            sha.update(block)                          # C-contiguous: hashed in place
+            flat = block.reshape(-1)
+            # a float32 BLAS dot: its rounding is far below the 0.1 dB the floor needs
+            block_energy = float(np.dot(flat, flat))
+            energy += block_energy
+            if all_zero and (block_energy > 0.0 or flat.any()):  # any(): denormals square to 0
+                all_zero = False
+            frames += block.shape[0]
+    samples = frames * max(1, channels)
+    rms_dbfs = 10.0 * math.log10(energy / samples) if energy > 0.0 else -math.inf
+    return AudioFacts(frames, samplerate, rms_dbfs, all_zero, sha.hexdigest())
+
+
+def check_file(f: NoiseFile, min_seconds: float, silence_dbfs: float) -> Optional[Unusable]:
+    """None when ``f`` is usable noise (its seconds and digest then filled in), else why
+    not (rules in the module docstring)."""
+    try:
+        if os.path.getsize(f.path) == 0:       # libsndfile would say "Format not recognised"
+            return Unusable(f.path, "unreadable", "unreadable noise audio (empty file, 0 bytes)")
+        facts = audio_facts(f.path)
+    except (RuntimeError, ValueError, OSError) as err:  # sf.LibsndfileError is a RuntimeError
+        return Unusable(f.path, "unreadable", f"unreadable noise audio ({err})")
+    if facts.frames <= 0 or facts.samplerate <= 0:
+        return Unusable(f.path, "unreadable", "unreadable noise audio (audio has no samples)")
+    f.seconds, f.digest = facts.frames / facts.samplerate, facts.digest
+    problems, kind = [], ""
+    if facts.all_zero:
+        problems.append("silent: every sample is zero")
+        kind = "silent"
+    elif facts.rms_dbfs < silence_dbfs:
+        problems.append(f"silent: RMS {facts.rms_dbfs:.1f} dBFS, below --silence_dbfs "
+                        f"{silence_dbfs:g}")
+        kind = "silent"
+    if f.seconds < min_seconds:
+        problems.append(f"{f.seconds:.3f} s long, shorter than --min_noise_seconds "
+                        f"{min_seconds:g}")
+        kind = kind or "short"
+    return Unusable(f.path, kind, "; ".join(problems)) if problems else None
+
+
+def check_audio_files(files: Sequence[NoiseFile], min_seconds: float = MIN_NOISE_SECONDS,
+                      silence_dbfs: float = SILENCE_DBFS, nj: int = 1) -> List[Unusable]:
+    """Decode every file with ``nj`` threads (libsndfile, sha1 and numpy let go of the
+    GIL while they work) and fill in the seconds and digest of the usable ones; returns
+    the unusable ones in C order of path."""
+    bad = []
+    with ThreadPoolExecutor(max_workers=max(1, nj)) as threads:
+        checks = threads.map(lambda f: check_file(f, min_seconds, silence_dbfs), files)
+        for done, problem in enumerate(checks, start=1):
+            if problem is not None:
+                bad.append(problem)
+            if done % 5000 == 0:
+                log.info("checked %d of %d noise files", done, len(files))
+    return sorted(bad, key=lambda b: b.path.encode("utf-8"))
+
+
+def _listing(bad: Sequence[Unusable]) -> str:
+    """The first SHOWN_PROBLEMS of ``bad``, one per indented line, then a count."""
+    lines = [f"  {b}" for b in bad[:SHOWN_PROBLEMS]]
+    if len(bad) > SHOWN_PROBLEMS:
+        lines.append(f"  ... and {len(bad) - SHOWN_PROBLEMS} more")
+    return "\n".join(lines)
+
+
+def _kind_counts(bad: Sequence[Unusable]) -> str:
+    kinds = sorted({b.kind for b in bad})
+    return ", ".join(f"{k} {sum(b.kind == k for b in bad)}" for k in kinds)
+
+
+def unusable_error(bad: Sequence[Unusable], total: int) -> ValueError:
+    """The stage 1 stop: every unusable file counted, the first few named, the ways out."""
+    message = (f"{len(bad)} of {total} noise files cannot be used:\n{_listing(bad)}\n"
+               f"Remove or replace them, or pass --skip_bad true to leave them out (counted "
+               f"in the log and listed in {SKIPPED_TSV} next to the pools)")
+    floors = [option for kind, option in (("short", "--min_noise_seconds"),
+                                          ("silent", "--silence_dbfs"))
+              if any(b.kind == kind for b in bad)]
+    if floors:
+        message += "; " + " and ".join(floors) + (" sets the floor" if len(floors) == 1
+                                                  else " set the floors")
+    return ValueError(message)
+
+
+# ---------------------------------------------------------------- duplicates across pools
+
+@dataclass(frozen=True)
+class Duplicate:
+    """``removed`` was left out of its pool as the same clip as ``kept``, which is in an
+    earlier pool."""
+
+    removed: NoiseFile
+    kept: NoiseFile
+    kind: str        # file, freesound or samples: what the two share
+    reason: str      # the same, in words
+
+
+_KIND_WORDS = {"file": "same file", "freesound": "same Freesound id", "samples": "same samples"}
+_REASONS = {"file": lambda path: "the same file",
+            "freesound": lambda fid: f"Freesound id {fid}",
+            "samples": lambda digest: f"same samples (sha1 {digest[:12]})"}
+
+
+def drop_duplicates(files: Sequence[NoiseFile]) -> Tuple[List[NoiseFile], List[Duplicate]]:
+    """(files kept, files left out) after keeping each clip in its earliest pool only
+    (rule in the module docstring); both in the order of ``files``."""
+    rank = {pool: i for i, pool in enumerate(POOLS)}
+    clips: Dict[Tuple[str, str], List[NoiseFile]] = {}
     for f in files:
-        try:
-            info = sf.info(f.path)
-            if info.frames <= 0 or info.samplerate <= 0:
-                raise ValueError("audio has no samples")
-        except (RuntimeError, ValueError, sf.LibsndfileError) as err:
-            problem = f"{f.path}: unreadable noise audio ({err})"
-            if not skip_bad:
-                raise ValueError(problem + "; remove it, or pass skip_bad to skip such files")
-            log.warning("skipping %s", problem)
-            bad.append(problem)
+        keys = [("file", os.path.realpath(f.path))]   # two corpora over the same folder
+        if f.digest:
+            keys.append(("samples", f.digest))
+        if f.freesound:
+            keys.append(("freesound", f.freesound))
+        for key in keys:
+            clips.setdefault(key, []).append(f)
+    removed: Dict[str, Duplicate] = {}
+    for (kind, value), same in sorted(clips.items()):
+        if len(same) < 2:
             continue
-        f.seconds = info.frames / info.samplerate
-        good.append(f)
-    return good, bad
+        first = min(same, key=lambda f: (rank[f.pool], f.noise_id.encode("utf-8")))
+        for f in same:
+            if rank[f.pool] > rank[first.pool] and f.noise_id not in removed:
+                removed[f.noise_id] = Duplicate(f, first, kind, _REASONS[kind](value))
+    kept = [f for f in files if f.noise_id not in removed]
+    return kept, [removed[f.noise_id] for f in files if f.noise_id in removed]
 
 
 # ---------------------------------------------------------------- the split
@@ -326,24 +569,43 @@ def _intervals(fractions) -> Dict[str, Tuple[float, float]]:
     return {pool: (edges[i], edges[i + 1]) for i, pool in enumerate(SEEN_POOLS)}
 
 
-def split_seen(files: List[NoiseFile], fractions) -> None:
-    """Set ``pool`` of one seen corpus's files (rule in the module docstring)."""
+def split_seen(files: List[NoiseFile], fractions, recording_regex: Optional[str] = None) -> None:
+    """Set ``pool`` of one seen corpus's files, a recording at a time (rule in the
+    module docstring); ``recording_regex`` only names the rule in messages."""
     corpus = files[0].corpus
-    if len(files) < 3:
-        raise ValueError(f"seen corpus {corpus}: {len(files)} usable file(s); a seen corpus "
-                         f"needs at least 3 (one each for train, dev and test_seen)")
-    intervals = _intervals(fractions)
+    recordings: Dict[str, List[NoiseFile]] = {}
     for f in files:
-        f.pool = next((p for p, (lo, hi) in intervals.items() if f.u < hi), SEEN_POOLS[-1])
+        recordings.setdefault(f.recording or f.rel, []).append(f)
+    if len(recordings) < 3:
+        grouped = recording_regex is not None or len(recordings) < len(files)
+        by = f" (by --recording_regex {recording_regex!r})" if recording_regex else ""
+        what = (f"{len(recordings)} recording{'s' if len(recordings) != 1 else ''}{by} in "
+                f"{len(files)} usable file(s)"
+                if grouped else f"{len(files)} usable file(s)")
+        raise ValueError(f"seen corpus {corpus}: {what}; a seen corpus needs at least 3 "
+                         f"{'recordings' if grouped else 'files'} (one each for train, dev "
+                         f"and test_seen)")
+    if recording_regex is not None:
+        log.info("corpus %s: %d files in %d recordings (--recording_regex %r)", corpus,
+                 len(files), len(recordings), recording_regex)
+    u = {rec: members[0].u for rec, members in recordings.items()}
+    intervals = _intervals(fractions)
+    pool_of = {rec: next((p for p, (lo, hi) in intervals.items() if u[rec] < hi),
+                         SEEN_POOLS[-1]) for rec in recordings}
     for pool, (lo, hi) in intervals.items():
-        counts = {p: sum(f.pool == p for f in files) for p in SEEN_POOLS}
+        counts = {p: sum(q == p for q in pool_of.values()) for p in SEEN_POOLS}
         if counts[pool]:
             continue
-        donors = [f for f in files if counts[f.pool] >= 2]
-        moved = min(donors, key=lambda f: (max(lo - f.u, f.u - hi, 0.0), f.rel.encode("utf-8")))
-        log.info("corpus %s: %s was empty after the hash split; %s moves there from %s",
-                 corpus, pool, moved.rel, moved.pool)
-        moved.pool = pool
+        donors = [rec for rec in recordings if counts[pool_of[rec]] >= 2]
+        moved = min(donors, key=lambda rec: (max(lo - u[rec], u[rec] - hi, 0.0),
+                                             rec.encode("utf-8")))
+        size = len(recordings[moved])
+        log.info("corpus %s: %s was empty after the hash split; %s%s moves there from %s",
+                 corpus, pool, moved, f" ({size} files)" if size > 1 else "", pool_of[moved])
+        pool_of[moved] = pool
+    for rec, members in recordings.items():
+        for f in members:
+            f.pool = pool_of[rec]
 
 
 # ---------------------------------------------------------------- all together
@@ -352,8 +614,9 @@ def split_seen(files: List[NoiseFile], fractions) -> None:
 class NoiseSplit:
     """What went where, for the log and for tests."""
 
-    files: List[NoiseFile] = field(default_factory=list)    # in C order of noise id
-    skipped: List[str] = field(default_factory=list)        # "<path>: <why>"
+    files: List[NoiseFile] = field(default_factory=list)          # in C order of noise id
+    skipped: List[Unusable] = field(default_factory=list)         # with skip_bad
+    duplicates: List[Duplicate] = field(default_factory=list)     # left out of later pools
 
     def pool(self, name: str) -> Dict[str, str]:
         return {f.noise_id: f.path for f in self.files if f.pool == name}
@@ -383,15 +646,40 @@ class NoiseSplit:
         lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                            for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} unreadable file(s), "
-                         f"e.g. {self.skipped[0]}")
+            lines.append(f"skipped {len(self.skipped)} unusable noise file(s) "
+                         f"({_kind_counts(self.skipped)}): {SKIPPED_TSV}")
+        if self.duplicates:
+            kinds = sorted({d.kind for d in self.duplicates})
+            counts = ", ".join(f"{_KIND_WORDS[kind]}: "
+                               f"{sum(d.kind == kind for d in self.duplicates)}"
+                               for kind in kinds)
+            lines.append(f"left out {len(self.duplicates)} noise file(s) already in an "
+                         f"earlier pool ({counts}): {DUPLICATES_TSV}")
         return "\n".join(lines)
+
+
+def _compile_regexes(given: Mapping[str, str], seen: Sequence[CorpusSpec]):
+    names = [s.name for s in seen]
+    for corpus in given:
+        if corpus not in names:
+            raise ValueError(f"--recording_regex names corpus {corpus}, which is not a seen "
+                             f"corpus (seen: {', '.join(names) or 'none'}); recordings "
+                             f"decide the hash split of seen corpora only")
+    return {corpus: compile_recording_regex(corpus, text) for corpus, text in given.items()}
 
 
 def build_split(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], seed: int = 1,
                 fractions=DEFAULT_FRACTIONS, check_audio: bool = True,
-                skip_bad: bool = False, listed: Sequence[ListedSpec] = ()) -> NoiseSplit:
-    """List, check and split the corpora (nothing is written)."""
+                skip_bad: bool = False, listed: Sequence[ListedSpec] = (),
+                min_noise_seconds: float = MIN_NOISE_SECONDS,
+                silence_dbfs: float = SILENCE_DBFS,
+                recording_regex: Optional[Mapping[str, str]] = None,
+                nj: int = 1) -> NoiseSplit:
+    """List, check, split and de-duplicate the corpora (nothing is written).
+
+    ``recording_regex`` maps a seen corpus's name to its regular expression;
+    ``nj`` threads decode the audio.
+    """
     fractions = parse_fractions(fractions)
     names = [s.name for s in (*seen, *unseen, *listed)]
     both = sorted({s.name for s in seen} & {s.name for s in unseen})
@@ -407,28 +695,59 @@ def build_split(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], seed: 
     if not unseen and not listed:
         raise ValueError("pool test_unseen would be empty: add an unseen corpus "
                          "(e.g. --unseen dns=dns:/data/DNS-Challenge)")
+    regex_text = dict(recording_regex or {})
+    regexes = _compile_regexes(regex_text, seen)
     result = NoiseSplit()
     by_id: Dict[str, NoiseFile] = {}
+    corpora = []
     for spec, side in ([(s, "seen") for s in seen] + [(s, "unseen") for s in unseen]
                        + [(s, "listed") for s in listed]):
-        files = list_listed(spec) if side == "listed" else list_corpus(spec, seed)
+        files = (list_listed(spec) if side == "listed"
+                 else list_corpus(spec, seed, regexes.get(spec.name)))
         for f in files:
             if f.noise_id in by_id:
                 raise ValueError(f"noise id {f.noise_id} is shared by {by_id[f.noise_id].path} "
                                  f"and {f.path}; rename one of them")
             by_id[f.noise_id] = f
-        if check_audio:
-            files, bad = measure_audio(files, skip_bad)
-            result.skipped.extend(bad)
+        corpora.append((spec, side, files))
+    if check_audio:
+        everything = [f for _, _, files in corpora for f in files]
+        bad = check_audio_files(everything, min_noise_seconds, silence_dbfs, nj)
+        if bad and not skip_bad:
+            raise unusable_error(bad, len(everything))
+        if bad:
+            log.warning("skipping %d unusable noise file(s) (%s):\n%s", len(bad),
+                        _kind_counts(bad), _listing(bad))
+        result.skipped = bad
+        left_out = {b.path for b in bad}
+        corpora = [(spec, side, [f for f in files if f.path not in left_out])
+                   for spec, side, files in corpora]
+        for spec, _, files in corpora:
             if not files:
-                raise ValueError(f"corpus {spec.name}: none of its files is readable audio")
+                raise ValueError(f"corpus {spec.name}: none of its files is usable noise "
+                                 f"audio; --skip_bad left out every one (see the log)")
+    else:
+        log.info("check_audio is false: files are not opened, so copies of one clip are "
+                 "found by Freesound id and path only, not by their samples")
+    for spec, side, files in corpora:
         if side == "seen":
-            split_seen(files, fractions)
+            split_seen(files, fractions, regex_text.get(spec.name))
         elif side == "unseen":
             for f in files:
                 f.pool = "test_unseen"
         result.files.extend(files)
+    before = {f.pool for f in result.files}
+    result.files, result.duplicates = drop_duplicates(result.files)
     result.files.sort(key=lambda f: f.noise_id.encode("utf-8"))
+    for pool in POOLS:
+        if pool in before and not result.pool(pool):
+            gone = [d for d in result.duplicates if d.removed.pool == pool]
+            d = gone[0]
+            raise ValueError(
+                f"noise pool {pool} would be empty: its {len(gone)} file(s) are the same "
+                f"clips as files in earlier pools, e.g. {d.removed.noise_id} "
+                f"({d.removed.path}) is {d.kept.noise_id} ({d.kept.path}) in {d.kept.pool}: "
+                f"{d.reason}; give {pool} noise that the earlier pools do not hold")
     for (split, category), pool in LISTED_POOLS.items():  # reached with listed corpora only
         if not result.pool(pool):
             raise ValueError(f"noise pool {pool} would be empty: add {category} noise "
@@ -438,7 +757,8 @@ def build_split(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], seed: 
 
 
 def write_split(split: NoiseSplit, out_dir) -> None:
-    """The four scp files and noise_split.tsv, replacing ``out_dir`` as a whole."""
+    """The four scp files, noise_split.tsv, duplicates.tsv and skipped.tsv, replacing
+    ``out_dir`` as a whole."""
     for pool in POOLS:
         if not split.pool(pool):
             raise ValueError(f"{out_dir}: noise pool {pool} would be empty")
@@ -449,13 +769,25 @@ def write_split(split: NoiseSplit, out_dir) -> None:
             f.write("noise_id\tcorpus\tpool\tpath\n")
             for nf in split.files:
                 f.write(f"{nf.noise_id}\t{nf.corpus}\t{nf.pool}\t{nf.path}\n")
+        with open(tmp / DUPLICATES_TSV, "w", encoding="utf-8") as f:
+            f.write("noise_id\tpool\tpath\tsame_as\tsame_as_pool\tsame_as_path\treason\n")
+            for d in split.duplicates:
+                f.write(f"{d.removed.noise_id}\t{d.removed.pool}\t{d.removed.path}\t"
+                        f"{d.kept.noise_id}\t{d.kept.pool}\t{d.kept.path}\t{d.reason}\n")
+        with open(tmp / SKIPPED_TSV, "w", encoding="utf-8") as f:
+            f.write("path\tkind\twhy\n")
+            for b in split.skipped:
+                f.write(f"{b.path}\t{b.kind}\t{b.why}\n")
 
 
 def prepare(seen: Sequence[CorpusSpec], unseen: Sequence[CorpusSpec], out_dir, seed: int = 1,
             fractions=DEFAULT_FRACTIONS, check_audio: bool = True,
-            skip_bad: bool = False, listed: Sequence[ListedSpec] = ()) -> NoiseSplit:
+            skip_bad: bool = False, listed: Sequence[ListedSpec] = (),
+            min_noise_seconds: float = MIN_NOISE_SECONDS, silence_dbfs: float = SILENCE_DBFS,
+            recording_regex: Optional[Mapping[str, str]] = None, nj: int = 1) -> NoiseSplit:
     """Build the split, write ``out_dir`` and log the summary; returns the split."""
-    split = build_split(seen, unseen, seed, fractions, check_audio, skip_bad, listed)
+    split = build_split(seen, unseen, seed, fractions, check_audio, skip_bad, listed,
+                        min_noise_seconds, silence_dbfs, recording_regex, nj)
     write_split(split, out_dir)
     log.info("noise pools in %s (seed %d):\n%s", out_dir, seed, split.summary())
     return split
