@@ -203,10 +203,11 @@ def prepare(root, out_dir, classes: Sequence[str] = ("A", "S", "H", "N"),
         if emo not in classes:
             report.dropped_class[emo] += 1
             continue
-        if not name.strip() or re.search(r"\s", name):
-            raise CorpusError(f"{labels} line {lineno}: FileName {name!r} contains whitespace or "
-                              "is empty; rename the file and its row (Kaldi data dirs split on "
-                              "whitespace)")
+        if not name:
+            raise CorpusError(f"{labels} line {lineno}: empty FileName; fill it in or remove the row")
+        if re.search(r"\s", name):
+            raise CorpusError(f"{labels} line {lineno}: FileName {name!r} contains whitespace; "
+                              "rename the file and its row (Kaldi data dirs split on whitespace)")
         utt = Path(name).stem
         if utt in utt_rows:
             line0, name0 = utt_rows[utt]
