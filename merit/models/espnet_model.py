@@ -11,6 +11,7 @@ validation set.
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from merit.models.abs_frontend import AbsFrontend
@@ -87,7 +88,10 @@ class MeritModel(AbsESPnetModel):
             for i, value in enumerate(fractions):
                 stats[f"{task}_expert{i}"] = value.detach()
         stats["loss"] = loss.detach()
-        weight = torch.tensor(speech.shape[0], device=loss.device)
+        # ESPnet's trainer averages the statistics over processes (DDP) or GPUs
+        # (DataParallel) with recursive_average, which wants the weight and every
+        # statistic as (1,) tensors on the loss's device; force_gatherable makes them so.
+        loss, stats, weight = force_gatherable((loss, stats, speech.shape[0]), loss.device)
         return loss, stats, weight
 
     def collect_feats(self, speech, speech_lengths, **kwargs) -> Dict[str, torch.Tensor]:
