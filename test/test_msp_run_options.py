@@ -104,13 +104,13 @@ def test_flags_reach_prep_and_prep_noise(fake_merit_sh, recipe, run_tool):
     recipe_dir, env = fake_merit_sh
     _, _, short = recipe
     res = run_tool(["./run.sh", "--ngpu", "0", "--skip_bad_noise", "true", "--seen_noise", "crss,musan",
-                    "--unseen_noise", "dns", "--duration_action", "skip"],
+                    "--unseen_noise", "dns", "--duration_action", "skip", "--min-noise-seconds", "0.5"],
                    cwd=recipe_dir, env={**env, "RUN_STAGE_1": "true"}, timeout=300)
     assert res.returncode == 0, res.stderr
     noise_args = [line[len("prep_noise.sh: "):] for line in res.stderr.splitlines()
                   if line.startswith("prep_noise.sh: ")]
     assert noise_args == ["--skip_bad", "true", "--seen_corpora", "crss musan",
-                          "--unseen_corpora", "dns"]
+                          "--unseen_corpora", "dns", "--min_noise_seconds", "0.5"]
     assert "1 utterance(s) outside 0.5-30 s: 1 shorter than 0.5 s" in res.stderr
     assert short[:-len(".wav")] not in read_kv(recipe_dir / "data" / "train" / "wav.scp")
 
@@ -124,5 +124,6 @@ def test_help_lists_own_options_then_merit_sh(tmp_path, run_tool):
     theirs = res.stderr.index("--local_data_opts # options for local/data.sh")
     assert ours < theirs
     for option in ("--classes", "--skip_missing", "--min_duration", "--max_duration",
-                   "--duration_action", "--skip_bad_noise", "--seen_noise", "--unseen_noise"):
+                   "--duration_action", "--skip_bad_noise", "--min_noise_seconds", "--silence_dbfs",
+                   "--seen_noise", "--unseen_noise"):
         assert f"  {option} " in res.stderr[ours:theirs], option

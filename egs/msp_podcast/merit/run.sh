@@ -15,7 +15,9 @@ skip_missing=false    # skip listed audio that is missing, unreadable or truncat
 min_duration=0.5      # seconds; shorter utterances are out of bounds
 max_duration=30       # seconds; longer utterances are out of bounds
 duration_action=stop  # out-of-bounds utterances: stop (naming them), skip (counted) or warn (kept)
-skip_bad_noise=false  # skip unreadable noise files instead of stopping (prep_noise.sh --skip_bad)
+skip_bad_noise=false  # leave out unusable (unreadable, silent, short) noise files instead of stopping (prep_noise.sh --skip_bad)
+min_noise_seconds=""  # shorter noise files are unusable ("" = prep_noise.sh's, 1 s)
+silence_dbfs=""       # noise files with a lower RMS are silent ("" = prep_noise.sh's, -80)
 seen_noise=""         # seen noise corpora, comma-separated (default: prep_noise.sh's, crss,freesound)
 unseen_noise=""       # unseen noise corpora, comma-separated (default: prep_noise.sh's, dns)
 local_data_opts=""    # more options for local/data.sh, appended to the ones above
@@ -29,7 +31,9 @@ Options of this recipe (defaults in brackets):
   --min_duration    # seconds; shorter utterances are out of bounds (${min_duration})
   --max_duration    # seconds; longer utterances are out of bounds (${max_duration})
   --duration_action # out-of-bounds utterances: stop, skip or warn (${duration_action})
-  --skip_bad_noise  # skip unreadable noise files instead of stopping (${skip_bad_noise})
+  --skip_bad_noise  # leave out unusable (unreadable, silent, too short) noise files instead of stopping (${skip_bad_noise})
+  --min_noise_seconds # shorter noise files are unusable ("${min_noise_seconds}" = prep_noise.sh's)
+  --silence_dbfs    # noise files with a lower RMS (dBFS) are silent, hence unusable ("${silence_dbfs}" = prep_noise.sh's)
   --seen_noise      # seen noise corpora, comma-separated, e.g. crss,musan ("${seen_noise}" = crss,freesound)
   --unseen_noise    # unseen noise corpora, comma-separated, e.g. dns ("${unseen_noise}" = dns)
   --local_data_opts # more options for local/data.sh (local/data.sh --help), added to these
@@ -52,7 +56,8 @@ while [ $# -gt 0 ]; do
             exec ./merit.sh --help
             ;;
         --classes|--skip[_-]missing|--min[_-]duration|--max[_-]duration|--duration[_-]action \
-            |--skip[_-]bad[_-]noise|--seen[_-]noise|--unseen[_-]noise|--local[_-]data[_-]opts)
+            |--skip[_-]bad[_-]noise|--min[_-]noise[_-]seconds|--silence[_-]dbfs|--seen[_-]noise \
+            |--unseen[_-]noise|--local[_-]data[_-]opts)
             [ $# -ge 2 ] || { echo "$0: option '$1' needs a value" >&2; exit 2; }
             printf -v "${name}" '%s' "$2"
             shift 2
@@ -73,7 +78,8 @@ for name in skip_missing skip_bad_noise; do
         echo "$0: option '--${name}' is boolean: expected true or false, got '${!name}'" >&2; exit 2 ;;
     esac
 done
-for name in classes min_duration max_duration duration_action seen_noise unseen_noise; do
+for name in classes min_duration max_duration duration_action seen_noise unseen_noise \
+        min_noise_seconds silence_dbfs; do
     [[ "${!name}" != *[[:space:]]* ]] || {
         echo "$0: --${name} '${!name}' holds whitespace; separate list items by commas" >&2; exit 2; }
 done
@@ -94,6 +100,8 @@ data_opts="--classes ${classes} --skip_missing ${skip_missing} --min_duration ${
 data_opts+=" --max_duration ${max_duration} --duration_action ${duration_action}"
 data_opts+=" --skip_bad_noise ${skip_bad_noise}${tag:+ --suffix ${tag}}"
 data_opts+="${seen_noise:+ --seen_noise ${seen_noise}}${unseen_noise:+ --unseen_noise ${unseen_noise}}"
+data_opts+="${min_noise_seconds:+ --min_noise_seconds ${min_noise_seconds}}"
+data_opts+="${silence_dbfs:+ --silence_dbfs ${silence_dbfs}}"
 data_opts+="${local_data_opts:+ ${local_data_opts}}"
 
 ./merit.sh \

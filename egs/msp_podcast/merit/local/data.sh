@@ -15,7 +15,9 @@ skip_missing=false     # skip (and count) listed files that are missing, unreada
 min_duration=0.5       # seconds; shorter utterances are out of bounds
 max_duration=30        # seconds; longer utterances are out of bounds
 duration_action=stop   # out-of-bounds utterances: stop (naming them), skip (counted) or warn (kept)
-skip_bad_noise=false   # skip unreadable noise files instead of stopping (prep_noise.sh --skip_bad)
+skip_bad_noise=false   # leave out unusable (unreadable, silent, short) noise files (prep_noise.sh --skip_bad)
+min_noise_seconds=""   # shorter noise files are unusable (default: prep_noise.sh's)
+silence_dbfs=""        # noise files with a lower RMS are silent (default: prep_noise.sh's)
 seen_noise=""          # seen noise corpora, comma-separated (default: prep_noise.sh's)
 unseen_noise=""        # unseen noise corpora, comma-separated (default: prep_noise.sh's)
 noise_opts=""          # more options for scripts/prep_noise.sh (split on whitespace)
@@ -28,7 +30,9 @@ Usage: $0 [options]
   --min_duration    # seconds; shorter utterances are out of bounds (${min_duration})
   --max_duration    # seconds; longer utterances are out of bounds (${max_duration})
   --duration_action # out-of-bounds utterances: stop, skip or warn (${duration_action})
-  --skip_bad_noise  # skip unreadable noise files instead of stopping (${skip_bad_noise})
+  --skip_bad_noise  # leave out unusable (unreadable, silent, too short) noise files instead of stopping (${skip_bad_noise})
+  --min_noise_seconds # shorter noise files are unusable ("${min_noise_seconds}" = prep_noise.sh's)
+  --silence_dbfs    # noise files with a lower RMS (dBFS) are silent ("${silence_dbfs}" = prep_noise.sh's)
   --seen_noise      # seen noise corpora, comma-separated, e.g. crss,musan ("${seen_noise}" = prep_noise.sh's)
   --unseen_noise    # unseen noise corpora, comma-separated, e.g. dns ("${unseen_noise}" = prep_noise.sh's)
   --noise_opts      # more options for scripts/prep_noise.sh, split on whitespace ("${noise_opts}")
@@ -55,6 +59,8 @@ python3 -m merit.bin.prep_msp_podcast --corpus "${MSP_PODCAST}" --out data \
 noise_args=(--skip_bad "${skip_bad_noise}")
 [ -z "${seen_noise}" ] || noise_args+=(--seen_corpora "${seen_noise//,/ }")
 [ -z "${unseen_noise}" ] || noise_args+=(--unseen_corpora "${unseen_noise//,/ }")
+[ -z "${min_noise_seconds}" ] || noise_args+=(--min_noise_seconds "${min_noise_seconds}")
+[ -z "${silence_dbfs}" ] || noise_args+=(--silence_dbfs "${silence_dbfs}")
 # shellcheck disable=SC2086
 scripts/prep_noise.sh "${noise_args[@]}" ${noise_opts}
 log "Done: $(for d in data/train"${suffix}" data/dev"${suffix}" data/test?"${suffix}"; do [ -f "${d}/wav.scp" ] && printf '%s %d, ' "${d#data/}" "$(wc -l < "${d}/wav.scp")"; done)utterances"
