@@ -7,7 +7,8 @@ maps a batch of per-frame input features to one feature sequence per task:
         features[task]         (B, T, output_size), exactly 0 on padded frames
         balance_loss           () scalar, already weighted, summed over tasks
         expert_fraction[task]  (E,) fraction of valid frames whose top-1 expert is i
-        gate_probs[task]       (B, T, E) gate softmax (0 on padded frames), or None
+        gate_probs[task]       (B, T, E) gate softmax (0 on padded frames; at least
+                               float32, also under autocast), or None
         expert_index[task]     (B, T, k) experts each frame was routed to (-1 on
                                padded frames), or None for variants that do not route
 
@@ -32,7 +33,8 @@ class MoEOutput:
         expert_fraction: task -> Tensor (E,), detached: the fraction of valid frames
             whose top-1 expert is each expert (all zeros when no frame is valid).
         gate_probs: task -> Tensor (B, T, E), the gate's softmax per frame (0 on padded
-            frames); None for variants without a gate.
+            frames), in at least float32 even under autocast, so that routing does not
+            depend on the precision; None for variants without a gate.
         expert_index: task -> LongTensor (B, T, k), the experts each frame was routed to
             (-1 on padded frames); None for variants that do not route sparsely.
     """

@@ -157,8 +157,18 @@ class _ExpertPool(AbsMoE):
         return full.index_copy(0, valid_idx, values).view(batch, frames, values.size(-1))
 
     def _gate(self, task: str, xv: torch.Tensor) -> torch.Tensor:
-        """xv (N, F) -> (N, E) softmax of the task's gate."""
-        return torch.softmax(self.gates[task](xv), dim=-1)
+        """xv (N, F) -> (N, E) softmax of the task's gate, in at least float32.
+
+        The logits and the softmax stay in float32 (float64 stays float64) under
+        autocast too: bf16 keeps ~3 significant digits, so experts whose logits are
+        within ~0.4 % tie or swap, and a frame's top-k would depend on the precision.
+        """
+        gate = self.gates[task]
+        dtype = torch.promote_types(xv.dtype, torch.float32)
+        with torch.autocast(device_type=xv.device.type, enabled=False):
+            logits = torch.nn.functional.linear(xv.to(dtype), gate.weight.to(dtype),
+                                                gate.bias.to(dtype))
+            return torch.softmax(logits, dim=-1)
 
 
 class SparseMoE(_ExpertPool):

@@ -12,7 +12,8 @@ class AttentiveStatsSERHead(AbsSERHead):
 
     Pooling: scores = Linear(F -> attention_size) -> tanh -> Linear(-> 1) per frame,
     softmax over the valid frames only; output the weighted mean and the weighted
-    standard deviation sqrt(clamp(E[x^2] - mean^2, min=1e-6)), concatenated (2F).
+    standard deviation sqrt(clamp(E[(x - mean)^2], min=1e-6)), concatenated (2F).
+    The pooling runs in at least float32, also under autocast (see ``pool``).
     Classifier: Dropout -> Linear(2F -> hidden_size) -> LayerNorm -> ReLU -> Dropout
     -> Linear(hidden_size -> num_classes).
     """
@@ -52,20 +53,34 @@ class AttentiveStatsSERHead(AbsSERHead):
 
     def attention_weights(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, F), (B,) -> (B, T) attention weights: zero at padded frames, summing
-        to 1 over each utterance's valid frames."""
+        to 1 over each utterance's valid frames. Computed in at least float32 (float64
+        stays float64), also under autocast: bf16 scores would move every weight by up
+        to ~0.4 %."""
         valid = self._valid(features, lengths)
-        scores = self.attention(features).squeeze(-1)
-        scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
-        return torch.softmax(scores, dim=1) * valid
+        dtype = torch.promote_types(features.dtype, torch.float32)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            weight_dtype = self.attention[0].weight.dtype
+            scores = self.attention(features.to(weight_dtype)).squeeze(-1).to(dtype)
+            scores = scores.masked_fill(~valid, torch.finfo(dtype).min)
+            return torch.softmax(scores, dim=1) * valid
 
     def pool(self, features: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Attentive statistics: (B, T, F), (B,) -> ((B, 2F) mean ‖ std, (B, T) weights)."""
+        """Attentive statistics: (B, T, F), (B,) -> ((B, 2F) mean ‖ std, (B, T) weights),
+        in at least float32 whatever the features' dtype or autocast say.
+
+        The variance is the weighted mean of squared deviations from the mean, not
+        E[x^2] - mean^2: that difference cancels when |mean| >> std (in bf16, mean 5 and
+        std 0.05 gave stds off by up to 650 %; in float32 it fails at mean 100, std 0.01).
+        """
         valid = self._valid(features, lengths)
-        features = features.masked_fill(~valid[:, :, None], 0.0)  # padding may hold anything
-        weights = self.attention_weights(features, lengths)
-        mean = torch.einsum("bt,btf->bf", weights, features)
-        second = torch.einsum("bt,btf->bf", weights, features * features)
-        std = torch.sqrt((second - mean * mean).clamp(min=1e-6))
+        dtype = torch.promote_types(features.dtype, torch.float32)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            x = features.to(dtype).masked_fill(~valid[:, :, None], 0.0)  # padding may hold anything
+            weights = self.attention_weights(x, lengths)
+            mean = torch.einsum("bt,btf->bf", weights, x)
+            deviation = x - mean[:, None, :]  # padded frames have weight 0, whatever this is
+            variance = torch.einsum("bt,btf->bf", weights, deviation * deviation)
+            std = torch.sqrt(variance.clamp(min=1e-6))
         return torch.cat([mean, std], dim=-1), weights
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
