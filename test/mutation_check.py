@@ -164,6 +164,25 @@ MUTATIONS = [
           '    for dset in ${test_sets}; do\n        dec=${exp}/decode_${dset}'),),
         ("test/test_recipe_template.py::test_scoring_without_decoding_names_the_missing_files",
          "test/test_merit_sh_stage_choices.py")),
+    Mutation(
+        "fingerprint_ignores_listed_files", "stale", "merit/utils/fingerprint.py",
+        (("            digest.update((stat_line(target) + \"\\n\").encode())",
+          "            pass"),),
+        ("test/test_fingerprint.py",)),
+    Mutation(
+        "merit_sh_markers_without_inputs", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (('[ $# -eq 0 ] || python3 -m merit.utils.fingerprint "$@"', "true"),),
+        ("test/test_merit_sh_stage_choices.py::test_stage5_decodes_again_only_the_sets_whose_data_changed",
+         "test/test_recipe_template.py::test_new_corpus_reaches_stage_6_as_the_readme_says")),
+    Mutation(
+        "merit_sh_decode_key_without_test_data", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (('$(python3 -m merit.utils.fingerprint "$2" "$3")"', '"'),),
+        ("test/test_merit_sh_stage_choices.py::test_stage5_decodes_again_only_the_sets_whose_data_changed",)),
+    Mutation(
+        "mini_emo_render_key_ignores_speech", "stale", "merit/data/mini_emo.py",
+        (("            digest.update(f\"{speaker}/{path.name} {stat.st_size} {stat.st_mtime_ns}\\n\".encode())",
+          "            pass"),),
+        ("test/test_mini_emo_recipe.py::test_rendering_is_byte_identical",)),
 ]
 
 

@@ -60,3 +60,17 @@ def test_one_file_and_absent_paths(tmp_path, capsys):
     assert fingerprint(tmp_path / "nothing") == "absent"
     assert main([str(scp), str(tmp_path / "nothing")]) == 0
     assert capsys.readouterr().out == f"{scp} {fingerprint(scp)}\n{tmp_path / 'nothing'} absent\n"
+
+
+def test_a_dump_part_is_redone_when_its_audio_changed(tmp_path):
+    """dump_ssl keys a part on the data dir's fingerprint, not only its path: a part made
+    from audio that stage 2 rewrote since is redone, even inside a killed run."""
+    from types import SimpleNamespace
+
+    from merit.bin.dump_ssl import settings
+
+    data, audio = make_set(tmp_path)
+    args = SimpleNamespace(upstream="fbank", upstream_ckpt=None, layers=None, dtype="float16")
+    before = settings(args, data)
+    os.utime(audio / "a.wav", ns=(1, 1))
+    assert settings(args, data) != before

@@ -160,3 +160,27 @@ def test_stage4_init_from_a_missing_checkpoint_stops_before_training(recipe, run
     assert res.returncode != 0
     assert "--init_from: phase1/naive_mtl_seed1.pth does not exist" in res.stderr
     assert trained(calls) == {}
+
+
+def test_stage5_decodes_again_only_the_sets_whose_data_changed(recipe, run_tool):
+    """decode.done holds the model and a fingerprint of each set's data and features: a
+    rerun decodes nothing; a test set that stage 2 rewrote is decoded again, saying why."""
+    recipe_dir, env, calls = recipe
+    for name in NOISY_TEST_SETS:
+        (recipe_dir / "data" / name).mkdir(parents=True)
+        (recipe_dir / "data" / name / "wav.scp").write_text(f"u1 {recipe_dir}/{name}.wav\n")
+        (recipe_dir / f"{name}.wav").write_bytes(b"RIFF")
+    command = ["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS]
+    for _ in range(2):
+        res = run_tool(command, cwd=recipe_dir, env=env)
+        assert res.returncode == 0, res.stderr
+    assert len(recorded_calls(calls, "merit.bin.merit_inference")) == 3  # the first run only
+    assert "every set already decoded, skipped" in res.stderr
+    (recipe_dir / "test_snr10_seen.wav").write_bytes(b"RIFF-rewritten")
+    calls.unlink()
+    res = run_tool(command, cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert f"Decoding {EXP}/decode_test_snr10_seen: changed since the last run: " \
+           "data/test_snr10_seen" in res.stderr
+    for args in recorded_calls(calls, "merit.bin.merit_inference"):
+        assert option_values(args, "--data_dir") == ["data/test_snr10_seen"]

@@ -494,8 +494,9 @@ def _kind_counts(bad: Sequence[Unusable]) -> str:
 def unusable_error(bad: Sequence[Unusable], total: int) -> ValueError:
     """The stage 1 stop: every unusable file counted, the first few named, the ways out."""
     message = (f"{len(bad)} of {total} noise files cannot be used:\n{_listing(bad)}\n"
-               f"Remove or replace them, or pass --skip_bad true to leave them out (counted "
-               f"in the log and listed in {SKIPPED_TSV} next to the pools)")
+               f"Remove or replace them, or pass --skip_bad true to leave them out "
+               f"(scripts/prep_noise.sh; from egs/msp_podcast/merit: ./run.sh --skip_bad_noise "
+               f"true; counted in the log and listed in {SKIPPED_TSV} next to the pools)")
     floors = [option for kind, option in (("short", "--min_noise_seconds"),
                                           ("silent", "--silence_dbfs"))
               if any(b.kind == kind for b in bad)]

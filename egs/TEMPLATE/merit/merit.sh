@@ -282,8 +282,11 @@ dump_features() {
 
 stage_data_prep() {
     [ -x local/data.sh ] || { log "Error: local/data.sh is missing or not executable in ${PWD}"; exit 1; }
-    # shellcheck disable=SC2086
-    local/data.sh ${local_data_opts}
+    # Split like a command line, so that quoted values keep their spaces:
+    # --local_data_opts "--noise_opts '--skip_bad true'"
+    local opts=()
+    eval "opts=(${local_data_opts})"
+    local/data.sh "${opts[@]}"
     local dset
     for dset in "${train_set}" "${valid_set}" ${test_sets}; do
         utils/validate_data_dir.sh --check-audio "data/${dset}"
