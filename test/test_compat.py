@@ -1,5 +1,7 @@
-"""merit.compat: s3prl imports and runs on torchaudio >= 2.9."""
+"""merit.compat: s3prl imports and runs on torchaudio >= 2.9; the stdout filter behind
+the quiet imports (the imports themselves: test_quiet_imports.py)."""
 import importlib
+import io
 import subprocess
 import sys
 
@@ -43,6 +45,8 @@ def test_sox_effects_importable_and_fails_loudly_when_removed():
     "import sys, merit; assert 'torch' not in sys.modules; import torchaudio",
     # torchaudio first: importing merit patches it at once
     "import torchaudio, merit",
+    # asking whether torchaudio exists (transformers does, at import) is not importing it
+    "import importlib.util, merit; importlib.util.find_spec('torchaudio'); import torchaudio",
 ])
 def test_patched_whichever_import_comes_first(code):
     check = code + "; assert callable(torchaudio.set_audio_backend); import torchaudio.sox_effects"
@@ -71,3 +75,16 @@ def test_real_s3prl_upstream_runs():
     assert hidden_states[0].shape[-1] == upstream.hidden_sizes[0]
     assert hidden_lens[0][0] > hidden_lens[0][1]
     assert merit.__version__
+
+
+def test_line_filter_keeps_back_only_the_notice():
+    out = io.StringIO()
+    quiet = compat._LineFilter(out, compat.FLASH_NOTICE)
+    print("before", file=quiet)
+    print(compat.FLASH_NOTICE, "No module named 'flash_attn'", file=quiet)
+    print("Failed to import something else", file=quiet)
+    quiet.write("no newline yet")
+    assert out.getvalue() == "before\nFailed to import something else\n"
+    quiet.finish()
+    assert out.getvalue().endswith("else\nno newline yet")
+    assert quiet.getvalue == out.getvalue  # anything else is the real stream's
