@@ -27,16 +27,23 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     start = time.time()
-    bar = tqdm(desc="rendering emotion styles", unit="utt", mininterval=2.0)
+    bars = []  # made at the first rendered utterance: an up-to-date corpus shows none
+
+    def progress(done):
+        if not bars:
+            bars.append(tqdm(desc="rendering emotion styles", unit="utt", mininterval=2.0))
+        bars[0].update(done - bars[0].n)
+
     try:
         count, rendered = mini_emo.build(args.downloads, args.out, args.dev_speakers.split(),
-                               args.test_speakers.split(), args.seed, args.nj,
-                               progress=lambda done: bar.update(done - bar.n))
+                                         args.test_speakers.split(), args.seed, args.nj,
+                                         progress=progress)
     except ValueError as err:
         print(f"make_mini_emo: error: {err}", file=sys.stderr)
         return 1
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     if rendered:
         print(f"make_mini_emo: wrote {count} utterances to {args.out} in {time.time() - start:.1f} s",
               file=sys.stderr)
