@@ -22,7 +22,7 @@ CONFIG = {
     "se_head": "mask", "se_head_conf": {"linear_size": 16, "blstm_size": 16},
     "ser_head": "attentive_stats", "ser_head_conf": {"attention_size": 8, "hidden_size": 16},
     "optim": "adamw", "optim_conf": {"lr": 0.002},
-    "batch_type": "unsorted", "batch_size": 2,  # 3 steps per epoch "num_workers": 0, "seed": 1,
+    "batch_type": "unsorted", "batch_size": 2, "num_workers": 0, "seed": 1,  # 3 steps per epoch
     "best_model_criterion": [["valid", "macro_f1", "max"]], "keep_nbest_models": 1,
     "num_att_plot": 0, "use_tensorboard": False,
 }
