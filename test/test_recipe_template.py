@@ -276,8 +276,8 @@ def assert_reruns_redo_exactly_what_changed(recipe_dir, command, run_tool, env):
                    env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     changed = "changed since the last run:"
-    for redone in (f"Simulating data/train_noisy from data/train, {changed} settings",
-                   f"inputs {changed} data/train_noisy data/dev_noisy;",  # online: no dumps
+    for redone in (f"Simulating data/train_noisy from data/train, {changed} sim_seed=2 (was 1) (",
+                   f"inputs {changed} data/train_noisy, data/dev_noisy;",  # online: no dumps
                    "removing its checkpoints and decodes and training it again from scratch",
                    f"Decoding 1 set(s) with {exp.relative_to(recipe_dir)}/"):
         assert redone in res.stderr, redone

@@ -197,23 +197,46 @@ done_with() {
     [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
 }
 
-# A step's key: a "settings <hash>" line, then "<path> <fingerprint>" for each input it
-# reads (merit/utils/fingerprint.py: list files' content, listed files' size and mtime),
-# so that a step whose input another stage rewrote is redone.
-# step_key <settings text> <input path>...
+# A step's key: a settings line, then "<path> <fingerprint>" for each input it reads
+# (merit/utils/fingerprint.py: list files' content, listed files' size and mtime), so
+# that a step whose input another stage rewrote is redone. Short settings are kept as
+# name=value words, so that the log can say which one changed; long ones (a training
+# config) as a hash.
+# step_key <settings> <input path>...
 step_key() {
     local settings=$1
     shift
-    echo "settings $(sha1sum <<< "${settings}" | cut -c1-16)"
+    if [ "${#settings}" -le 200 ] && [[ "${settings}" != *$'\n'* ]]; then
+        echo "settings ${settings}"
+    else
+        echo "settings $(sha1sum <<< "${settings}" | cut -c1-16)"
+    fi
     [ $# -eq 0 ] || python3 -m merit.utils.fingerprint "$@"
 }
 
-# changed_since <marker> <key>: why the step <marker> records must be redone for <key>
+# changed_since <marker> <key>: why the step <marker> records must be redone for <key>:
+# the settings that differ (name=new (was old)) and the inputs whose fingerprint changed
 changed_since() {
     [ -f "$1" ] || { echo "not done before"; return 0; }
-    local what
-    what=$(grep -vxF -f "$1" <<< "$2" | awk '{print $1}' | paste -sd' ' || true)
-    echo "changed since the last run: ${what:-the recorded key}"
+    local line word old was what=()
+    old=$(grep -m1 '^settings ' "$1" || true)
+    while IFS= read -r line; do
+        grep -qxF -- "${line}" "$1" && continue
+        if [[ "${line}" == "settings "* ]]; then
+            for word in ${line#settings }; do
+                [[ " ${old#settings } " == *" ${word} "* ]] && continue
+                [[ "${word}" == *=* ]] || { what+=("settings"); continue; }  # a hash
+                was=$(tr ' ' '\n' <<< "${old#settings }" | grep -m1 -F -- "${word%%=*}=" || true)
+                what+=("${word}${was:+ (was ${was#*=})}")
+            done
+            [ ${#what[@]} -gt 0 ] || what+=("settings")
+        else
+            what+=("${line%% *}")
+        fi
+    done <<< "$2"
+    local joined="" item
+    for item in "${what[@]}"; do joined+="${joined:+, }${item}"; done
+    echo "changed since the last run: ${joined:-the recorded key}"
 }
 
 # mark_done <marker> <key>
@@ -304,7 +327,8 @@ simulate_set() {
         log "Error: noise pool ${noise_pools}/${pool}.scp is missing: local/data.sh builds the pools with"
         log "       scripts/prep_noise.sh (egs/TEMPLATE/merit/README.md), or point --noise_pools at them"; exit 1; }
     local key marker=data/${noisy}/simulate.done
-    key=$(step_key "${category} ${snrs} ${sim_seed} ${audio_dump}" "data/${clean}" "${noise_pools}/${pool}.scp")
+    key=$(step_key "category=${category} snrs=${snrs// /,} sim_seed=${sim_seed} audio_dump=${audio_dump}" \
+              "data/${clean}" "${noise_pools}/${pool}.scp")
     if done_with "${marker}" "${key}"; then
         log "Simulating data/${noisy}: already complete, skipped"
         return 0
@@ -355,8 +379,8 @@ dump_changed() {
     local logdir=$1 jobs=$2 keys=() todo=() key i
     shift 2
     while [ $# -gt 0 ]; do
-        key=$(step_key "${upstream} ${upstream_ckpt} ${layers} ${dump_dtype}" "$1")
-        if done_with "$2/dump.done" "${key}"; then
+        key=$(step_key "upstream=${upstream} upstream_ckpt=${upstream_ckpt} layers=${layers} dtype=${dump_dtype}" "$1")
+        if done_with "$2/dump.done" "${key}" && [ -f "$2/feats.scp" ]; then
             log "Dumping $2: already complete, skipped"
         else
             log "Dumping $2 from $1: $(changed_since "$2/dump.done" "${key}")"
