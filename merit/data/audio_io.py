@@ -12,7 +12,6 @@ from typing import Optional, Tuple
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -137,6 +136,10 @@ def read_audio(path, resample: bool = False) -> np.ndarray:
                          f"{wav.shape[1]} channel(s)")
     wav = wav.mean(axis=1)
     if rate != SAMPLE_RATE:
+        # imported here: scipy.signal costs every data tool ~1.2 s of start-up, and
+        # most of them only ever read 16 kHz audio
+        from scipy.signal import resample_poly
+
         gcd = np.gcd(rate, SAMPLE_RATE)
         wav = resample_poly(wav, SAMPLE_RATE // gcd, rate // gcd).astype(np.float32)
     return wav
