@@ -8,8 +8,8 @@ set -euo pipefail
 . ./db.sh
 
 # Options of this script, anywhere among merit.sh's. They reach stage 1
-# (local/data.sh) as plain words: merit.sh splits --local_data_opts on whitespace,
-# so no value here may hold a space (lists are comma-separated).
+# (local/data.sh) as plain words of --local_data_opts, unquoted, so no value here may
+# hold a space (lists are comma-separated).
 classes=A,S,H,N       # EmoClass codes kept (the 8-class setup: A,S,H,U,F,D,C,N)
 skip_missing=false    # skip listed audio that is missing, unreadable or truncated, instead of stopping
 min_duration=0.5      # seconds; shorter utterances are out of bounds
