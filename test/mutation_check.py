@@ -183,6 +183,29 @@ MUTATIONS = [
         (("            digest.update(f\"{speaker}/{path.name} {stat.st_size} {stat.st_mtime_ns}\\n\".encode())",
           "            pass"),),
         ("test/test_mini_emo_recipe.py::test_rendering_is_byte_identical",)),
+    Mutation(
+        "data_prep_leak_across_splits", "data_prep", "merit/data/msp_podcast.py",
+        (("        if split0 != split:\n            across.append(",
+          "        if False:\n            across.append("),),
+        ("test/test_msp_podcast_prep.py",)),
+    Mutation(
+        "pooling_std_by_moments", "precision", "merit/models/ser_head.py",
+        (('variance = torch.einsum("bt,btf->bf", weights, deviation * deviation)',
+          'variance = torch.einsum("bt,btf->bf", weights, x * x) - mean * mean'),),
+        ("test/test_autocast_precision.py",)),
+    Mutation(
+        "gate_softmax_in_autocast_dtype", "precision", "merit/models/moe.py",
+        (("        with torch.autocast(device_type=xv.device.type, enabled=False):\n"
+          "            logits = torch.nn.functional.linear(xv.to(dtype), gate.weight.to(dtype),\n"
+          "                                                gate.bias.to(dtype))\n"
+          "            return torch.softmax(logits, dim=-1)",
+          "        return torch.softmax(gate(xv), dim=-1)"),),
+        ("test/test_autocast_precision.py",)),
+    Mutation(
+        "ddp_weight_0d", "distributed", "merit/models/espnet_model.py",
+        (("loss, stats, weight = force_gatherable((loss, stats, speech.shape[0]), loss.device)",
+          "weight = torch.tensor(speech.shape[0], device=loss.device)"),),
+        ("test/test_distributed.py",)),
 ]
 
 
