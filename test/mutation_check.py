@@ -166,7 +166,7 @@ MUTATIONS = [
          "test/test_merit_sh_stage_choices.py")),
     Mutation(
         "fingerprint_ignores_listed_files", "stale", "merit/utils/fingerprint.py",
-        (("            digest.update((stat_line(target) + \"\\n\").encode())",
+        (("            digest.update((stat + \"\\n\").encode())",
           "            pass"),),
         ("test/test_fingerprint.py",)),
     Mutation(
@@ -176,7 +176,7 @@ MUTATIONS = [
          "test/test_recipe_template.py::test_new_corpus_reaches_stage_6_as_the_readme_says")),
     Mutation(
         "merit_sh_decode_key_without_test_data", "stale", "egs/TEMPLATE/merit/merit.sh",
-        (('$(python3 -m merit.utils.fingerprint "$2" "$3")"', '"'),),
+        (('key=$(step_key "${model}" "$2" "$3")', 'key=$(step_key "${model}")'),),
         ("test/test_merit_sh_stage_choices.py::test_stage5_decodes_again_only_the_sets_whose_data_changed",)),
     Mutation(
         "mini_emo_render_key_ignores_speech", "stale", "merit/data/mini_emo.py",

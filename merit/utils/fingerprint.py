@@ -28,22 +28,21 @@ from pathlib import Path
 NOT_INPUTS = ("noisy_se_scores.tsv",)
 
 
-def listed_path(value: str) -> str:
-    """The file behind an scp value: a path, ``path.ark:offset``, or '' for a pipe command."""
+def stat_line(value: str) -> str:
+    """``<path> <size> <mtime>`` of the file behind an scp value (a path, or
+    ``path.ark:offset``), ``<path> missing``, or '' for a pipe command. One stat when
+    the value is a path, as it nearly always is."""
     value = value.strip()
     if value.endswith("|"):
         return ""
-    if not os.path.exists(value) and ":" in value:
-        value = value.rsplit(":", 1)[0]
-    return value
-
-
-def stat_line(path: str) -> str:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return f"{path} missing"
-    return f"{path} {stat.st_size} {stat.st_mtime_ns}"
+    candidates = [value] + ([value.rsplit(":", 1)[0]] if ":" in value else [])
+    for path in candidates:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        return f"{path} {stat.st_size} {stat.st_mtime_ns}"
+    return f"{value} missing"
 
 
 def file_digest(path: Path, digest) -> None:
@@ -55,9 +54,9 @@ def file_digest(path: Path, digest) -> None:
         return
     for line in data.decode("utf-8", errors="replace").splitlines():
         parts = line.split(maxsplit=1)
-        target = listed_path(parts[1]) if len(parts) == 2 else ""
-        if target:
-            digest.update((stat_line(target) + "\n").encode())
+        stat = stat_line(parts[1]) if len(parts) == 2 else ""
+        if stat:
+            digest.update((stat + "\n").encode())
 
 
 def fingerprint(path) -> str:

@@ -510,8 +510,7 @@ decode() {
     shift 3
     while [ $# -gt 0 ]; do
         out=${outroot}/decode_$1
-        key="${model}
-$(python3 -m merit.utils.fingerprint "$2" "$3")"
+        key=$(step_key "${model}" "$2" "$3")
         if ! done_with "${out}/decode.done" "${key}"; then
             [ -f "${out}/decode.done" ] && log "Decoding ${out}: $(changed_since "${out}/decode.done" "${key}")"
             rm -rf "${out}"
