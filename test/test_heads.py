@@ -16,7 +16,7 @@ def _small_se(input_size=8, upsample=2, **kwargs):
     torch.manual_seed(0)
     conf = dict(linear_size=16, blstm_size=12)
     conf.update(kwargs)
-    return MaskSEHead(input_size, upsample=upsample, **conf).eval()
+    return MaskSEHead(input_size, ssl_hop=HOP * upsample, **conf).eval()
 
 
 def _waves(lengths, seed=0):
@@ -73,7 +73,7 @@ def test_se_paper_defaults():
     assert out.mask.shape == (1, 21, BINS)
 
 
-def test_feature_alignment_repeats_then_cuts_or_pads_with_last_valid_frame():
+def test_repeat_alignment_repeats_then_cuts_or_pads_with_last_valid_frame():
     head = _small_se(input_size=1, upsample=2)
     feats = torch.arange(6.0).view(1, 6, 1).repeat(2, 1, 1)
     aligned = head.align_features(feats, torch.tensor([6, 3]), 9)

@@ -44,7 +44,7 @@ def test_shapes_for_10ms_and_20ms_upstreams(upstream, hop, tiny_ckpt):
         conf += ["--frontend_conf", f"path_or_url={tiny_ckpt}"]
     model, _ = build("--frontend", "s3prl", *conf)
     assert model.frontend.downsample_rate == hop
-    assert model.se_head.upsample == hop // 160
+    assert (model.se_head.ssl_hop, model.se_head.ssl_offset) == (hop, 200)
     data = batch()
     features, lengths, _ = model.encode(data["speech"], data["speech_lengths"])
     assert features["se"].shape[:2] == features["ser"].shape[:2]

@@ -118,7 +118,7 @@ def dump_part(args, frontend, data_dir, utts, wav_scp, part: Path) -> None:
     write_kv(part / "feats_shape", feats_shape)
     info = {"upstream": args.upstream, "num_layers": frontend.num_layers,
             "hidden_size": frontend.hidden_size, "downsample_rate": frontend.downsample_rate,
-            "layers": frontend.layers, "dtype": args.dtype}
+            "frame_offset": frontend.frame_offset, "layers": frontend.layers, "dtype": args.dtype}
     (part / "feats_info.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
     mark_done(part)
     rtf = compute_seconds / audio_seconds if audio_seconds else float("nan")

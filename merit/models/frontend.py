@@ -42,6 +42,35 @@ def select_layers(num_layers: int, layers: Optional[Sequence[int]]) -> List[int]
 
 
 CHECKPOINT_SUFFIXES = ("_local", "_url", "_custom")
+#: Centre of frame 0 in samples for a dump whose feats_info.yaml predates
+#: ``frame_offset``: every upstream merit dumped then (kaldi-style 25 ms windows,
+#: wav2vec 2.0 / HuBERT / WavLM with a 400-sample receptive field) has it at 200.
+LEGACY_FRAME_OFFSET = 200
+
+
+def receptive_field_centre(upstream: torch.nn.Module) -> int:
+    """Samples from the start of the input to the centre of an s3prl upstream's first
+    frame: half the receptive field of its convolutional waveform encoder (wav2vec 2.0,
+    HuBERT, WavLM: 400 samples -> 200), or half the analysis window of s3prl's
+    kaldi-style extractors (fbank, mfcc: 25 ms -> 200).
+
+    Raises ValueError for an upstream of neither kind.
+    """
+    for name, module in upstream.named_modules():
+        window_ms = getattr(module, "kwargs", {}).get("frame_length") if name.endswith(
+            "extracter.0") else None
+        if window_ms is not None:
+            return int(round(float(window_ms) * 16 / 2))
+        if name.endswith("feature_extractor") and hasattr(module, "conv_layers"):
+            field, jump = 1, 1
+            for conv in module.conv_layers.modules():
+                if isinstance(conv, torch.nn.Conv1d):
+                    field += (conv.kernel_size[0] - 1) * jump
+                    jump *= conv.stride[0]
+            return field // 2
+    raise ValueError(f"cannot tell where the frames of upstream {type(upstream).__name__} are "
+                     f"centred (neither a kaldi-style extractor nor a convolutional waveform "
+                     f"encoder); the SE head needs it to align frames")
 
 
 def s3prl_entry(upstream: str, path_or_url: Optional[str], available: Sequence[str]) -> str:
@@ -95,6 +124,7 @@ class S3PRLFrontend(AbsFrontend):
             raise ValueError(f"upstream {upstream}: selected layers differ in size {sizes} "
                              f"or rate {rates}; choose layers of one kind")
         self._hidden_size, self._downsample_rate = sizes.pop(), rates.pop()
+        self._frame_offset = receptive_field_centre(self.upstream)
         if freeze:
             self.upstream.requires_grad_(False)
         else:
@@ -124,8 +154,9 @@ class DumpedFrontend(AbsFrontend):
     """Hidden states dumped by ``merit.bin.dump_ssl`` arrive in the batch as ``feats``.
 
     Args: ``feats_info``, the dump's ``feats_info.yaml``, gives the dump's
-    ``num_layers``, ``hidden_size``, ``downsample_rate``, ``upstream`` and
-    ``dumped_layers`` (its ``layers``); each may also be given (or overridden)
+    ``num_layers``, ``hidden_size``, ``downsample_rate``, ``frame_offset`` (200 when
+    the file predates it), ``upstream`` and ``dumped_layers`` (its ``layers``); each
+    may also be given (or overridden)
     explicitly, as a trained model's config does (see ``explicit_conf``).
     ``layers`` selects among the dumped ones. ``upstream``, ``path_or_url`` and
     ``dumped_layers`` record what made the dump, so that inference on new audio can
@@ -136,7 +167,8 @@ class DumpedFrontend(AbsFrontend):
                  hidden_size: Optional[int] = None, downsample_rate: Optional[int] = None,
                  layers: Optional[Sequence[int]] = None, upstream: Optional[str] = None,
                  path_or_url: Optional[str] = None,
-                 dumped_layers: Optional[Sequence[int]] = None):
+                 dumped_layers: Optional[Sequence[int]] = None,
+                 frame_offset: Optional[int] = None):
         super().__init__()
         info = read_feats_info(feats_info) if feats_info is not None else {}
         num_layers = info.get("num_layers") if num_layers is None else num_layers
@@ -155,6 +187,9 @@ class DumpedFrontend(AbsFrontend):
         self.layers = select_layers(self.dumped_layers, layers)
         self._selected = None if layers is None else list(self.layers)
         self._hidden_size, self._downsample_rate = int(hidden_size), int(downsample_rate)
+        if frame_offset is None:
+            frame_offset = info.get("frame_offset", LEGACY_FRAME_OFFSET)
+        self._frame_offset = int(frame_offset)
 
     def explicit_conf(self) -> dict:
         """The arguments that rebuild this frontend without the dump's feats_info.yaml
@@ -162,7 +197,7 @@ class DumpedFrontend(AbsFrontend):
         conf = dict(num_layers=self.dumped_layers, hidden_size=self._hidden_size,
                     downsample_rate=self._downsample_rate, layers=self._selected,
                     upstream=self.upstream_name, path_or_url=self.path_or_url,
-                    dumped_layers=self.upstream_layers)
+                    dumped_layers=self.upstream_layers, frame_offset=self._frame_offset)
         return {name: value for name, value in conf.items() if value is not None}
 
     def online_equivalent(self) -> S3PRLFrontend:

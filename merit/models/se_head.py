@@ -5,7 +5,7 @@ Units: ``S`` counts waveform samples (16 kHz in the paper), ``T`` SSL frames
 the paper's hop of 160). ``K = n_fft // 2 + 1`` frequency bins (201 for n_fft 400).
 """
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Dict, Optional, Union
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -18,9 +18,9 @@ from merit.models.pad_mask import valid_mask
 class SEOutput:
     """What ``MaskSEHead.forward`` returns; values at padded frames (n >= frame_lengths[b]) are zero."""
 
-    mask: torch.Tensor  # (B, N, K) in [0, 1]
+    mask: torch.Tensor  # (B, N, K) in [mask_floor, 1], in the head's mask_domain
     noisy_logmag: torch.Tensor  # (B, N, K) log1p(|noisy STFT|)
-    enhanced_logmag: torch.Tensor  # (B, N, K) mask * noisy_logmag
+    enhanced_logmag: torch.Tensor  # (B, N, K) log1p of the enhanced magnitude
     frame_lengths: torch.Tensor  # (B,) valid STFT frames, 1 + noisy_lengths // hop
     noisy_spec: torch.Tensor  # (B, N, K) complex noisy STFT, its phase is used for resynthesis
     noisy_lengths: torch.Tensor  # (B,) valid samples of the noisy input
@@ -44,15 +44,34 @@ def masked_l1_loss(
     return diff.sum() / count
 
 
-class MaskSEHead(AbsSEHead):
-    """Sigmoid mask on the noisy log1p STFT magnitude, predicted from SSL features.
+ALIGNMENTS = ("centres", "repeat")
+MASK_DOMAINS = ("log1p", "magnitude")
 
-    SE features (B, T, F) are repeated ``upsample`` times in time (2 maps WavLM's
-    20 ms frames to the 10 ms STFT hop) and aligned to exactly the utterance's STFT
-    frame count (cut, or padded by repeating the last valid frame), concatenated
-    with the noisy log1p magnitude, then Linear(F + K -> linear_size) ->
-    BLSTM(blstm_size, blstm_layers; forward and backward outputs summed) ->
-    Linear(blstm_size -> K) -> sigmoid.
+
+class MaskSEHead(AbsSEHead):
+    """Sigmoid mask on the noisy STFT magnitude, predicted from SSL features.
+
+    SE features (B, T, F) are brought to the STFT frame rate (``alignment``), one per
+    STFT frame, concatenated with the noisy log1p magnitude, then
+    Linear(F + K -> linear_size) -> BLSTM(blstm_size, blstm_layers; forward and
+    backward outputs summed) -> Linear(blstm_size -> K) -> sigmoid, scaled into
+    [mask_floor, 1].
+
+    Alignment (SSL frame t is centred at sample ``ssl_offset + t * ssl_hop``, STFT
+    frame n at ``n * hop_length``):
+        ``centres``: STFT frame n takes the SSL frame whose centre is nearest to its
+            own, for any ratio of the two hops.
+        ``repeat``: STFT frame n takes SSL frame n // (ssl_hop // hop_length), as
+            models trained before this option did (their centres about 12.5 ms apart
+            for WavLM; a config without the key gets it, so those models decode as
+            they were trained). Needs ssl_hop to be a multiple of hop_length.
+    In both, an SSL frame past the utterance's valid ones is replaced by its last
+    valid frame.
+
+    Mask domain (Y noisy, C clean STFT; the loss is always the L1 distance of log1p
+    magnitudes, the paper's, so its scale against the SER loss does not change):
+        ``log1p`` (the paper's): log1p|Y_hat| = mask * log1p|Y|.
+        ``magnitude``: |Y_hat| = mask * |Y|.
 
     STFTs are centred (``center=True`` semantics, reflect padding) for each
     utterance at its own length, so padding in a batch never changes an utterance's
@@ -62,7 +81,9 @@ class MaskSEHead(AbsSEHead):
     def __init__(
         self,
         input_size: int,
-        upsample: int = 2,
+        ssl_hop: int = 320,
+        ssl_offset: int = 200,
+        alignment: str = "repeat",
         n_fft: int = 400,
         win_length: int = 400,
         hop_length: int = 160,
@@ -70,21 +91,36 @@ class MaskSEHead(AbsSEHead):
         linear_size: int = 256,
         blstm_size: int = 256,
         blstm_layers: int = 2,
+        mask_domain: str = "log1p",
+        mask_floor: float = 0.0,
     ):
         super().__init__()
-        if upsample < 1:
-            raise ValueError(f"upsample must be >= 1, got {upsample}")
+        if alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
+        if mask_domain not in MASK_DOMAINS:
+            raise ValueError(f"mask_domain must be one of {MASK_DOMAINS}, got {mask_domain!r}")
+        if not 0.0 <= mask_floor < 1.0:
+            raise ValueError(f"mask_floor must be in [0, 1), got {mask_floor}")
+        if ssl_hop < 1:
+            raise ValueError(f"ssl_hop must be >= 1 sample, got {ssl_hop}")
+        if alignment == "repeat" and ssl_hop % hop_length:
+            raise ValueError(f"alignment repeat needs the upstream's hop ({ssl_hop} samples) to "
+                             f"be a multiple of the STFT hop ({hop_length}); use alignment: centres")
         if win_length > n_fft:
             raise ValueError(f"win_length {win_length} > n_fft {n_fft}")
         window_fn = getattr(torch, f"{window}_window", None)
         if window_fn is None:
             raise ValueError(f"unknown window {window!r} (torch.{window}_window does not exist)")
         self.input_size = input_size
-        self.upsample = upsample
+        self.ssl_hop = ssl_hop
+        self.ssl_offset = ssl_offset
+        self.alignment = alignment
         self.n_fft = n_fft
         self.win_length = win_length
         self.hop_length = hop_length
         self.window = window
+        self.mask_domain = mask_domain
+        self.mask_floor = float(mask_floor)
         self._window_fn = window_fn
         self.num_bins = n_fft // 2 + 1
         self.blstm_size = blstm_size
@@ -176,20 +212,75 @@ class MaskSEHead(AbsSEHead):
         keep = valid_mask(num_samples, total, signal.device)
         return signal * keep.to(signal.dtype)
 
+    def ssl_frame_of(self, num_frames: int, device=None) -> torch.Tensor:
+        """(num_frames,) int64: the SSL frame each STFT frame takes (``alignment``),
+        before the clamp to an utterance's valid SSL frames (may be negative)."""
+        n = torch.arange(num_frames, device=device)
+        if self.alignment == "repeat":
+            return n // (self.ssl_hop // self.hop_length)
+        # nearest centre: round((n * hop - offset) / ssl_hop), ties to the later frame
+        return torch.div(2 * (n * self.hop_length - self.ssl_offset) + self.ssl_hop,
+                         2 * self.ssl_hop, rounding_mode="floor")
+
     def align_features(
         self, features: torch.Tensor, feature_lengths: torch.Tensor, num_frames: int
     ) -> torch.Tensor:
         """SSL features (B, T, F) -> (B, num_frames, F) at the STFT frame rate.
 
-        STFT frame n takes SSL frame min(n // upsample, feature_lengths[b] - 1), i.e.
-        each frame repeated ``upsample`` times, the excess cut and any shortfall
-        filled with the last valid frame.
+        STFT frame n takes SSL frame ``ssl_frame_of(n)`` clamped to
+        [0, feature_lengths[b] - 1]: the excess cut, any shortfall filled with the last
+        valid frame.
         """
         batch, num_in, size = features.shape
         last = feature_lengths.to(features.device).long().clamp(min=1, max=num_in)[:, None] - 1
-        src = torch.arange(num_frames, device=features.device)[None, :] // self.upsample
+        src = self.ssl_frame_of(num_frames, features.device)[None, :].clamp(min=0)
         src = torch.minimum(src, last)  # (B, N)
         return torch.gather(features, 1, src[:, :, None].expand(batch, num_frames, size))
+
+    def apply_mask(self, mask: torch.Tensor, noisy_logmag: torch.Tensor) -> torch.Tensor:
+        """Enhanced log1p magnitude (B, N, K) of a mask in this head's ``mask_domain``."""
+        if self.mask_domain == "log1p":
+            return mask * noisy_logmag
+        return torch.log1p(mask * torch.expm1(noisy_logmag))
+
+    def ideal_mask(self, noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Tensor:
+        """The mask of this head's family that best gives the clean magnitude, clipped
+        to [mask_floor, 1]: log1p|C| / log1p|Y| (``log1p``) or |C| / |Y|
+        (``magnitude``); ``mask_floor`` where |Y| is 0. (B, N, K) float."""
+        if self.mask_domain == "log1p":
+            num, den = torch.log1p(clean_spec.abs()), torch.log1p(noisy_spec.abs())
+        else:
+            num, den = clean_spec.abs(), noisy_spec.abs()
+        ratio = torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), 0.0)
+        return ratio.clamp(min=self.mask_floor, max=1.0)
+
+    def oracle_settings(self) -> dict:
+        """What ``oracle_outputs`` depends on: the STFT and the mask family."""
+        return dict(n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length,
+                    window=self.window, mask_domain=self.mask_domain, mask_floor=self.mask_floor)
+
+    def oracle_outputs(
+        self, noisy: torch.Tensor, clean: torch.Tensor, lengths: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        """The bounds of this head, resynthesised as its output is (noisy phase, ``_istft``).
+
+        Args:
+            noisy, clean: (B, S) float waveforms, aligned.
+            lengths: (B,) valid samples.
+        Returns:
+            {"oracle_mask": the ideal mask of this head's family applied to the noisy
+            STFT, "oracle_magnitude": the clean magnitude with the noisy phase}, each
+            (B, S) float; samples beyond an utterance's length are zero.
+        """
+        lengths = lengths.to(noisy.device).long().clamp(max=noisy.size(1))
+        frame_lengths = self.stft_frames(lengths)
+        noisy_spec, clean_spec = self._stft(noisy, lengths), self._stft(clean, lengths)
+        noisy_logmag = torch.log1p(noisy_spec.abs())
+        enhanced = torch.expm1(self.apply_mask(self.ideal_mask(noisy_spec, clean_spec), noisy_logmag))
+        phase = torch.angle(noisy_spec)
+        return {name: self._istft(torch.polar(magnitude, phase), frame_lengths, lengths)
+                for name, magnitude in (("oracle_mask", enhanced),
+                                        ("oracle_magnitude", clean_spec.abs()))}
 
     # ---- AbsSEHead API ------------------------------------------------------------
 
@@ -227,11 +318,12 @@ class MaskSEHead(AbsSEHead):
         hidden, _ = self.blstm(packed)
         hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=num_frames)
         hidden = hidden.view(batch, num_frames, 2, self.blstm_size).sum(dim=2)
-        mask = torch.sigmoid(self.linear_out(hidden)) * valid
+        mask = self.mask_floor + (1.0 - self.mask_floor) * torch.sigmoid(self.linear_out(hidden))
+        mask = mask * valid
         return SEOutput(
             mask=mask,
             noisy_logmag=noisy_logmag,
-            enhanced_logmag=mask * noisy_logmag,
+            enhanced_logmag=self.apply_mask(mask, noisy_logmag),
             frame_lengths=frame_lengths,
             noisy_spec=noisy_spec,
             noisy_lengths=noisy_lengths,

@@ -117,11 +117,7 @@ class SpeechEnhancement(TaskSpec):
         return AbsSEHead
 
     def head_kwargs(self, frontend, num_classes, conf):
-        hop = conf.get("hop_length", 160)
-        if frontend.downsample_rate % hop:
-            raise ValueError(f"the upstream's hop ({frontend.downsample_rate} samples) is not "
-                             f"a multiple of the SE head's STFT hop ({hop})")
-        return {"upsample": frontend.downsample_rate // hop}
+        return {"ssl_hop": frontend.downsample_rate, "ssl_offset": frontend.frame_offset}
 
     def loss(self, head, features, lengths, batch, class_weights):
         if batch.get(self.target) is None:
