@@ -14,7 +14,7 @@ nj=2                                  # parallel rendering processes
 seed=1                                # seed of the style rendering
 downloads=downloads                   # the shipped corpus
 corpus=data/local/mini_emo            # where the rendered corpus goes
-dev_speakers="be_f1"                 # speakers of the Development split
+dev_speakers="be_f1 ru_m2"           # speakers of the Development split (two: a steadier checkpoint signal)
 test_speakers="it_m1 el_f1"           # speakers of the Test1 split (one male, one female)
 
 help_message=$(cat << EOF
