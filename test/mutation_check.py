@@ -206,6 +206,26 @@ MUTATIONS = [
         (("loss, stats, weight = force_gatherable((loss, stats, speech.shape[0]), loss.device)",
           "weight = torch.tensor(speech.shape[0], device=loss.device)"),),
         ("test/test_distributed.py",)),
+    Mutation(
+        "oracle_noisy_and_clean_swapped", "scoring", "merit/bin/score.py",
+        (("_worker_head.oracle_outputs(torch.from_numpy(noisy)[None],\n"
+          "                                              torch.from_numpy(clean)[None], lengths)",
+          "_worker_head.oracle_outputs(torch.from_numpy(clean)[None],\n"
+          "                                              torch.from_numpy(noisy)[None], lengths)"),),
+        ("test/test_oracle_scores.py",)),
+    Mutation(
+        "oracle_cache_ignores_mtime", "stale", "merit/bin/score.py",
+        (("found[u][0] == stamps[u]]", "found[u][0][0] == stamps[u][0]]"),),
+        ("test/test_oracle_scores.py::test_the_oracle_cache_is_reused_and_a_rewritten_file_recomputed",)),
+    Mutation(
+        "tables_oracle_families_merged", "tables", "merit/bin/make_tables.py",
+        (("key = json.dumps(settings, sort_keys=True)", 'key = ""'),),
+        ("test/test_make_tables.py",)),
+    Mutation(
+        "merit_sh_score_key_without_oracle", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (('key="$(cat "${dec}/decode.done")"$\'\\n\'"oracle_config ${config}"',
+          'key="$(cat "${dec}/decode.done")"'),),
+        ("test/test_merit_sh_stage_choices.py::test_stage6_scores_again_sets_scored_before_the_oracles",)),
 ]
 
 

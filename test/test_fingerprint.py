@@ -43,6 +43,7 @@ def test_list_content_counts_but_markers_and_later_caches_do_not(tmp_path):
     first = fingerprint(data)
     (data / "simulate.done").write_text("settings 0\n")
     (data / "noisy_se_scores.tsv").write_text("utt\tpesq\n")
+    (data / "oracle_se_scores_0123abcd.tsv").write_text("utt\toracle_mask_pesq\n")
     (data / "log").mkdir()
     (data / "log" / "x.log").write_text("job output")
     assert fingerprint(data) == first

@@ -183,3 +183,52 @@ def test_no_usable_dirs_exit_1(tmp_path, capsys):
 def test_unknown_baseline_exit_1(tree, capsys):
     code, _, err = run(capsys, [tree / "base"], "--baseline", "nope")
     assert code == 1 and "nope" in err
+
+
+STFT = {"n_fft": 400, "win_length": 400, "hop_length": 160, "window": "hamming"}
+
+
+def add_oracles(exp, mask_domain, mask_pesq, magnitude_pesq):
+    """Oracle rows (score --oracle_config) in every scores.json of ``exp``: PESQ as given
+    for each set (SEEN, UNSEEN), the other metrics 0."""
+    for name, mask, magnitude in zip((SEEN, UNSEEN), mask_pesq, magnitude_pesq):
+        path = exp / f"decode_{name}" / "scores.json"
+        scores = json.loads(path.read_text())
+        zero = dict.fromkeys(("ssnr", "stoi", "estoi", "si_sdr"), 0.0)
+        scores["se"]["oracle_mask"] = {**zero, "pesq": mask}
+        scores["se"]["oracle_magnitude"] = {**zero, "pesq": magnitude}
+        scores["se"]["oracle_settings"] = {
+            "oracle_mask": {**STFT, "mask_domain": mask_domain, "mask_floor": 0.0},
+            "oracle_magnitude": STFT}
+        path.write_text(json.dumps(scores))
+
+
+def test_oracle_rows_follow_noisy_one_per_mask_family(tree, capsys):
+    # base and merit seed 1 share the log1p family (the first run met gives the cell),
+    # merit seed 2 masks magnitudes; the magnitude oracle is the same for all
+    add_oracles(tree / "base", "log1p", (3.01, 2.51), (3.51, 3.01))
+    add_oracles(tree / "merit_seed1", "log1p", (3.02, 2.52), (3.52, 3.02))
+    add_oracles(tree / "merit_seed2", "magnitude", (3.21, 2.71), (3.53, 3.03))
+    code, out, _ = run(capsys, sorted(tree.iterdir()))
+    assert code == 0
+    assert out.split("### ")[3] == """\
+PESQ
+
+| system | 0 dB seen | -5 dB unseen |
+|---|---|---|
+| noisy | 1.10 | 1.05 |
+| oracle_mask (log1p) | 3.01 | 2.51 |
+| oracle_mask (magnitude) | 3.21 | 2.71 |
+| oracle_magnitude | 3.51 | 3.01 |
+| base | 1.50 | 1.20 |
+| merit | 1.90 ± 0.14 | 1.50 ± 0.14 |
+
+"""
+    for table in out.split("### ")[2:]:  # every SE table, none in the SER one
+        labels = [line.split(" | ")[0] for line in table.splitlines()[4:8]]
+        assert labels == ["| noisy", "| oracle_mask (log1p)", "| oracle_mask (magnitude)",
+                          "| oracle_magnitude"], table
+    assert "oracle" not in out.split("### ")[1]
+    # one family: plain labels (runs scored without oracles add none: EXPECTED above)
+    code, out, _ = run(capsys, [tree / "base", tree / "merit_seed1"])
+    assert "| oracle_mask | 3.01 | 2.51 |\n| oracle_magnitude | 3.51 | 3.01 |\n| base |" in out

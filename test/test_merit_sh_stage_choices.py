@@ -108,6 +108,48 @@ def test_stage6_scores_each_decode_against_its_noisy_test_set(recipe, run_tool):
                     for args in recorded_calls(calls, "merit.bin.score"))
     assert scored == sorted(([f"data/{s}"], [f"{EXP}/decode_{s}"]) for s in NOISY_TEST_SETS)
     assert [args[-1] for args in recorded_calls(calls, "merit.bin.results_md")] == [EXP]
+    for args in recorded_calls(calls, "merit.bin.score"):  # the oracles of its own SE head
+        assert option_values(args, "--oracle_config") == [f"{EXP}/config.yaml"]
+
+
+def decoded(recipe_dir, exp, score_done=None):
+    """Decode dirs of ``exp`` for every noisy test set, marked decoded (and scored with
+    the marker text ``score_done``, if given)."""
+    for name in NOISY_TEST_SETS:
+        dec = recipe_dir / exp / f"decode_{name}"
+        dec.mkdir(parents=True)
+        (dec / "decode.done").write_text("settings model\n")
+        if score_done is not None:
+            (dec / "score.done").write_text(score_done)
+
+
+def test_stage6_scores_a_cascade_with_the_oracles_of_its_enhancer(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    cascade, enhancer = "exp/cascade_fbank_seed1", "exp/se_only_fbank_seed1"
+    decoded(recipe_dir, cascade)
+    (recipe_dir / cascade / "components").write_text(
+        f"enhancer: {enhancer}\nclassifier: exp/ser_only_clean_fbank_seed1 (trained on clean speech)\n")
+    res = run_tool(["./merit.sh", "--stage", "6", "--stop_stage", "6", *SETS_OPTIONS,
+                    "--systems", "cascade"], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    scored = recorded_calls(calls, "merit.bin.score")
+    assert sorted(option_values(args, "--decode_dir")[0] for args in scored) == \
+        sorted(f"{cascade}/decode_{s}" for s in NOISY_TEST_SETS)
+    assert all(option_values(args, "--oracle_config") == [f"{enhancer}/config.yaml"]
+               for args in scored)
+
+
+def test_stage6_scores_again_sets_scored_before_the_oracles(recipe, run_tool):
+    """A score.done of a run without --oracle_config (the decode key alone) is redone,
+    once."""
+    recipe_dir, env, calls = recipe
+    decoded(recipe_dir, EXP, score_done="settings model\n")
+    command = ["./merit.sh", "--stage", "6", "--stop_stage", "6", *SETS_OPTIONS]
+    for _ in range(2):
+        res = run_tool(command, cwd=recipe_dir, env=env)
+        assert res.returncode == 0, res.stderr
+    assert len(recorded_calls(calls, "merit.bin.score")) == len(NOISY_TEST_SETS)  # first run only
+    assert "every set already scored, skipped" in res.stderr
 
 
 TRAIN_OPTIONS = ["--stage", "4", "--stop_stage", "4", "--ssl_mode", "online",

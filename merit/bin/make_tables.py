@@ -5,7 +5,11 @@
 Reads ``<exp>/decode_<set>/scores.json`` (and ``per_utt_ser.tsv`` / ``per_utt_se.tsv``
 for the significance tests).  Prints one table per metric marked ``in_tables`` in its
 task's declaration (``merit.tasks.task_specs``): SER macro-F1 and the SSNR, PESQ and STOI
-of the enhanced output (the SE tables also get a "noisy" reference row).
+of the enhanced output. The SE tables also get a "noisy" reference row and, where the
+scores hold them (``merit.bin.score --oracle_config``), the oracle bounds right after
+it: ``oracle_mask`` and ``oracle_magnitude``, one row per distinct oracle setting among
+the runs, labelled with the settings that differ (e.g. ``oracle_mask (log1p)`` and
+``oracle_mask (magnitude)`` for systems with different mask domains).
 Rows are systems; exp dirs named ``<system>_seed<N>`` are runs of ``<system>`` and are
 shown as mean ± std over seeds (ddof=1).  Columns are sets sorted by condition, then SNR.
 
@@ -151,9 +155,41 @@ def relative(systems: dict, system: str, base: str, name: str, task, metric,
     return f"{change:+.1f} %{significance_mark(p)}"
 
 
+def settings_label(settings: dict, others: list) -> str:
+    """``log1p`` / ``mask_floor=0.1``: the oracle settings in which ``settings`` differs
+    from any of ``others`` (a string value bare, any other as ``name=value``)."""
+    names = [k for k in dict.fromkeys(k for s in [settings, *others] for k in s)
+             if any(o.get(k) != settings.get(k) for o in others)]
+    return ", ".join(settings[k] if isinstance(settings.get(k), str) else f"{k}={settings.get(k)}"
+                     for k in names)
+
+
+def oracle_rows(systems: dict, sets: list, task, metric) -> list:
+    """Rows of the oracle bounds in the scores (``se.oracle_settings`` names them and
+    what each depends on): per oracle, one row per distinct settings, in the order first
+    met; a cell is the value of the first run with those settings on that set."""
+    found = {}  # oracle -> {settings as sorted JSON: (settings, {set: value})}
+    for runs in systems.values():
+        for run in runs:
+            for name in sets:
+                part = run[name][0].get(task.name, {}) if name in run else {}
+                for oracle, settings in part.get("oracle_settings", {}).items():
+                    key = json.dumps(settings, sort_keys=True)
+                    _, cells = found.setdefault(oracle, {}).setdefault(key, (settings, {}))
+                    if name not in cells and metric.name in part.get(oracle, {}):
+                        cells[name] = part[oracle][metric.name]
+    rows = []
+    for oracle, families in found.items():
+        every = [settings for settings, _ in families.values()]
+        for settings, cells in families.values():
+            label = oracle if len(every) == 1 else f"{oracle} ({settings_label(settings, every)})"
+            rows.append([label] + [metric.format(cells[n]) if n in cells else DASH for n in sets])
+    return rows
+
+
 def build_rows(systems: dict, sets: list, baselines: list, table: tuple, trials: int) -> list:
-    """Rows ``[label, cell, ...]`` of one table (a noisy reference row first for a task
-    that scores its input)."""
+    """Rows ``[label, cell, ...]`` of one table (for a task that scores its input, a noisy
+    reference row first, then the oracle bounds)."""
     task, metric = table
     rows = []
     if task.scores_input:
@@ -164,6 +200,7 @@ def build_rows(systems: dict, sets: list, baselines: list, table: tuple, trials:
             found = [v for v in found if v is not None]
             noisy.append(metric.format(found[0]) if found else DASH)
         rows.append(["noisy"] + noisy)
+        rows += oracle_rows(systems, sets, task, metric)
     for system, runs in systems.items():
         rows.append([system] + [fmt_values(cell_values(runs, n, task, metric), metric.digits)
                                 for n in sets])

@@ -5,24 +5,43 @@ and on the enhanced output.
         --decode_dir exp/sparse_merit_fbank/decode_test1_snr-5_seen --nj 2
 
 Writes to ``--decode_dir``: ``scores.json`` (means and counts), ``per_utt_se.tsv``
-(ssnr, pesq, stoi, estoi, si_sdr of noisy and of enhanced, per utterance),
-``per_utt_ser.tsv`` (reference, hypothesis), ``confusion.txt`` and
+(ssnr, pesq, stoi, estoi, si_sdr, lsd of noisy, of the oracles and of enhanced, per
+utterance), ``per_utt_ser.tsv`` (reference, hypothesis), ``confusion.txt`` and
 ``confusion.png``. SE metrics compare with ``spk1.scp``, the clean reference.
 
-The noisy-input metrics are the same for every system scored on a set. With
-``--noisy_cache PATH`` they are kept in a TSV (``utt``, path, size and mtime_ns of
-the noisy and the clean file, then the metrics at full precision): rows whose files
-are unchanged are reused, all others computed, and the file rewritten for the set.
+With ``--oracle_config exp/<run>/config.yaml`` (the trained model whose SE head made
+the enhanced output) two bounds of that head are scored too, as ``oracle_mask`` and
+``oracle_magnitude`` beside ``noisy`` and ``enhanced``: the ideal mask of the head's
+mask family applied to the noisy STFT, and the clean STFT magnitude with the noisy
+phase, both resynthesised as the head's output is (``oracle_outputs`` of the head,
+built from the config's ``se_head_conf``; no weights are read). ``scores.json`` also
+holds, under ``se.oracle_settings``, what each oracle depends on (the STFT, and for
+``oracle_mask`` the mask family). The oracle waveforms are scored as float32, not
+rounded to 16 bits as the decoded output is written (a difference about 90 dB down).
+A config without an SE head (``se_head: none``) gives no oracle rows.
+
+The noisy-input metrics are the same for every system scored on a set, the oracle
+metrics for every system whose head has the same oracle settings. With
+``--noisy_cache PATH`` both are kept in TSVs (``utt``, path, size and mtime_ns of the
+noisy and the clean file, then the metrics at full precision): the noisy-input ones in
+PATH, the oracle ones beside it in ``oracle_<rest of PATH's name>_<hash of the oracle
+settings>.tsv`` (PATH's name without its ``noisy_`` prefix: ``noisy_se_scores.tsv``
+gives ``oracle_se_scores_<hash>.tsv``). Rows whose files are unchanged are reused, all
+others computed, and each file rewritten for the set.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from merit.data.audio_io import read_audio
@@ -31,10 +50,17 @@ from merit.metrics.classification import (SER_METRICS, classification_scores, co
                                           format_confusion)
 from merit.metrics.confusion_plot import plot_confusion
 from merit.metrics.se import SE_METRICS, se_scores
+from merit.tasks.task_specs import SpeechEnhancement
 
 SE_NAMES = tuple(metric.name for metric in SE_METRICS)
 STAMP_COLUMNS = ("noisy_path", "size", "mtime_ns", "clean_path", "clean_size", "clean_mtime_ns")
-CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_NAMES)
+CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_NAMES)  # of the noisy cache
+#: The oracle outputs of an SE head (``oracle_outputs``), in table order.
+ORACLES = ("oracle_mask", "oracle_magnitude")
+#: Oracle settings that only ``oracle_mask`` depends on (the mask family); the
+#: magnitude oracle depends on the others (the STFT).
+MASK_SETTINGS = ("mask_domain", "mask_floor")
+SE_TASK = SpeechEnhancement()
 
 
 def get_parser():
@@ -44,18 +70,113 @@ def get_parser():
     parser.add_argument("--decode_dir", required=True, help="enhanced.scp and/or utt2emo_hyp")
     parser.add_argument("--nj", type=int, default=1, help="parallel processes for SE metrics")
     parser.add_argument("--noisy_cache", type=Path, default=None,
-                        help="TSV of the noisy-input SE metrics of this set, reused and updated")
+                        help="TSV of the noisy-input SE metrics of this set, reused and updated; "
+                        "the oracle metrics are cached beside it")
+    parser.add_argument("--oracle_config", type=Path, default=None,
+                        help="config.yaml of the model whose SE head made the enhanced output: "
+                        "score that head's oracle bounds too")
     return parser
 
 
+class Oracle(NamedTuple):
+    """The SE head of a trained model's config, for its oracle outputs."""
+
+    head: str  # its choice of ``se_head`` (a key of SE_TASK.head_classes())
+    conf: dict  # its ``se_head_conf``
+    settings: dict  # what its oracle outputs depend on (the head's ``oracle_settings()``)
+
+    def build(self):
+        """The head, untrained (the oracles need no weights), with one torch thread."""
+        import torch
+
+        torch.set_num_threads(1)
+        return SE_TASK.head_classes()[self.head](input_size=1, **self.conf)
+
+    def settings_of(self, which: str) -> dict:
+        """The settings that oracle ``which`` depends on."""
+        if which == "oracle_mask":
+            return dict(self.settings)
+        return {k: v for k, v in self.settings.items() if k not in MASK_SETTINGS}
+
+    def cache_path(self, noisy_cache: Path) -> Path:
+        """Where the oracle metrics are cached beside ``noisy_cache`` (module docstring)."""
+        key = json.dumps(self.settings, sort_keys=True).encode()
+        stem = noisy_cache.stem[len("noisy_"):] if noisy_cache.stem.startswith("noisy_") \
+            else noisy_cache.stem
+        return noisy_cache.with_name(f"oracle_{stem}_{hashlib.sha1(key).hexdigest()[:8]}.tsv")
+
+
+def load_oracle(config: Path) -> Optional[Oracle]:
+    """The ``Oracle`` of a trained model's config.yaml; None (said on stderr) when the
+    model has no SE head. ValueError when the config cannot give one."""
+    try:
+        conf = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{config}: cannot read the --oracle_config ({err}); give the "
+                         "config.yaml of a trained model (run stage 4 first)") from err
+    if not isinstance(conf, dict):
+        raise ValueError(f"{config}: not a model config (a YAML mapping): give the "
+                         "config.yaml of a trained model")
+    head = conf.get(f"{SE_TASK.name}_head", SE_TASK.default_head)
+    if head in (None, "none"):
+        print(f"score: {config}: no SE head ({SE_TASK.name}_head: none), no oracle rows",
+              file=sys.stderr)
+        return None
+    classes = SE_TASK.head_classes()
+    if head not in classes:
+        raise ValueError(f"{config}: unknown {SE_TASK.name}_head {head!r} (choices: "
+                         f"{', '.join(classes)})")
+    oracle = Oracle(head, dict(conf.get(f"{SE_TASK.name}_head_conf") or {}), {})
+    try:
+        built = oracle.build()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{config}: cannot build its SE head from {SE_TASK.name}_head_conf: "
+                         f"{err}") from err
+    if not hasattr(built, "oracle_outputs"):
+        raise ValueError(f"{config}: the SE head {head!r} ({type(built).__name__}) has no "
+                         "oracle_outputs; score without --oracle_config")
+    return oracle._replace(settings=built.oracle_settings())
+
+
+#: The oracle head of a worker process (``start_worker``), None when not scoring oracles.
+_worker_head = None
+
+
+def start_worker(oracle: Optional[Oracle]) -> None:
+    """Pool initializer: build the oracle head once per process."""
+    global _worker_head
+    _worker_head = oracle.build() if oracle is not None else None
+
+
+def oracle_waveforms(noisy: np.ndarray, clean: np.ndarray) -> dict:
+    """{oracle: (S,) float32 waveform} of the worker's head for one utterance."""
+    import torch
+
+    lengths = torch.tensor([noisy.shape[0]])
+    with torch.no_grad():
+        outputs = _worker_head.oracle_outputs(torch.from_numpy(noisy)[None],
+                                              torch.from_numpy(clean)[None], lengths)
+    return {which: outputs[which][0].numpy() for which in ORACLES}
+
+
 def score_utterance(task):
-    """(utt, {noisy_<metric>: …, enhanced_<metric>: …}) for one utterance; a path of
-    None (noisy: cached, enhanced: absent) leaves its metrics out."""
-    utt, clean_path, noisy_path, enhanced_path = task
+    """(utt, {<input>_<metric>: …, enhanced_<metric>: …}) for one utterance. ``inputs``
+    names what to score of the noisy file: ``noisy`` (the file) and/or ``oracle``
+    (``ORACLES`` of the worker's head); an enhanced path of None (absent) leaves its
+    metrics out."""
+    utt, clean_path, noisy_path, enhanced_path, inputs = task
     clean = read_audio(clean_path)
     row = {}
-    if noisy_path is not None:
-        row.update({f"noisy_{k}": v for k, v in se_scores(clean, read_audio(noisy_path)).items()})
+    if inputs:
+        noisy = read_audio(noisy_path)
+        if noisy.size != clean.size:
+            raise ValueError(f"{noisy_path}: {noisy.size} samples, the reference "
+                             f"{clean_path} has {clean.size}")
+        if "noisy" in inputs:
+            row.update({f"noisy_{k}": v for k, v in se_scores(clean, noisy).items()})
+        if "oracle" in inputs:
+            for which, wav in oracle_waveforms(noisy, clean).items():
+                row.update({f"{which}_{k}": v for k, v in se_scores(clean, wav).items()})
     if enhanced_path is not None:
         enhanced = read_audio(enhanced_path)
         if enhanced.size != clean.size:
@@ -77,7 +198,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def file_stamp(path: str) -> tuple:
-    """(path, size, mtime_ns) of a file, as strings: what the noisy cache compares."""
+    """(path, size, mtime_ns) of a file, as strings: what the caches compare."""
     try:
         stat = os.stat(path)
     except OSError as err:
@@ -85,48 +206,65 @@ def file_stamp(path: str) -> tuple:
     return path, str(stat.st_size), str(stat.st_mtime_ns)
 
 
-def read_noisy_cache(path: Path) -> dict:
-    """{utt: (stamps, {noisy_<metric>: value})} from a noisy cache; {} when there is
-    none or, with a warning, when it cannot be parsed."""
-    if not path.exists():
-        return {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if not lines or lines[0] != CACHE_HEADER:
-            raise ValueError("not a noisy-input cache (header)")
-        cache = {}
-        for lineno, line in enumerate(lines[1:], 2):
-            fields = line.split("\t")
-            if len(fields) != 1 + len(STAMP_COLUMNS) + len(SE_NAMES):
-                raise ValueError(f"line {lineno}: {len(fields)} fields")
-            stamps, values = tuple(fields[1:1 + len(STAMP_COLUMNS)]), fields[1 + len(STAMP_COLUMNS):]
-            cache[fields[0]] = stamps, {f"noisy_{m}": float(v) for m, v in zip(SE_NAMES, values)}
-    except (OSError, ValueError) as err:
-        print(f"score: warning: {path}: unreadable ({err}); recomputing the noisy-input metrics",
-              file=sys.stderr)
-        return {}
-    return cache
+@dataclass(frozen=True)
+class RowCache:
+    """A TSV of per-utterance metrics that depend only on a set's noisy and clean files:
+    ``utt``, the ``STAMP_COLUMNS`` of both files, then ``columns`` at full precision,
+    holding the row values ``keys`` (in the same order)."""
+
+    path: Path
+    what: str  # for messages, e.g. "noisy-input"
+    keys: tuple  # row keys, e.g. noisy_pesq
+    columns: tuple  # their headings in the file, e.g. pesq
+
+    @property
+    def header(self) -> str:
+        return "\t".join(("utt",) + STAMP_COLUMNS + self.columns)
+
+    def read(self) -> dict:
+        """{utt: (stamps, {key: value})}; {} when there is no file or, with a warning,
+        when it cannot be parsed."""
+        if not self.path.exists():
+            return {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            if not lines or lines[0] != self.header:
+                raise ValueError(f"not a {self.what} cache (header)")
+            cache = {}
+            for lineno, line in enumerate(lines[1:], 2):
+                fields = line.split("\t")
+                if len(fields) != 1 + len(STAMP_COLUMNS) + len(self.keys):
+                    raise ValueError(f"line {lineno}: {len(fields)} fields")
+                stamps, values = tuple(fields[1:1 + len(STAMP_COLUMNS)]), fields[1 + len(STAMP_COLUMNS):]
+                cache[fields[0]] = stamps, {k: float(v) for k, v in zip(self.keys, values)}
+        except (OSError, ValueError) as err:
+            print(f"score: warning: {self.path}: unreadable ({err}); recomputing the "
+                  f"{self.what} metrics", file=sys.stderr)
+            return {}
+        return cache
+
+    def write(self, utts, stamps: dict, rows: dict) -> None:
+        """The rows of ``utts``, replacing the file as a whole."""
+        lines = [self.header]
+        lines += ["\t".join((utt,) + stamps[utt] + tuple(repr(rows[utt][k]) for k in self.keys))
+                  for utt in utts]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, "\n".join(lines) + "\n")
 
 
-def write_noisy_cache(path: Path, utts, stamps: dict, rows: dict) -> None:
-    """The noisy cache of ``utts``, replacing the file as a whole."""
-    lines = [CACHE_HEADER]
-    lines += ["\t".join((utt,) + stamps[utt] + tuple(repr(rows[utt][f"noisy_{m}"]) for m in SE_NAMES))
-              for utt in utts]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, "\n".join(lines) + "\n")
-
-
-def compute_rows(tasks, nj: int, desc: str) -> dict:
-    """{utt: row} of ``score_utterance`` over ``tasks``, in ``nj`` processes (none if no tasks)."""
+def compute_rows(tasks, nj: int, desc: str, oracle: Optional[Oracle] = None) -> dict:
+    """{utt: row} of ``score_utterance`` over ``tasks``, in ``nj`` processes (none if no
+    tasks), each with the head of ``oracle``."""
     if not tasks:
         return {}
-    with ProcessPoolExecutor(max_workers=max(1, nj)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, nj), initializer=start_worker,
+                             initargs=(oracle,)) as pool:
         return dict(tqdm(pool.map(score_utterance, tasks, chunksize=8), total=len(tasks),
                          desc=desc, mininterval=5.0))
 
 
-def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None) -> dict:
+def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None,
+             oracle: Optional[Oracle] = None) -> dict:
     noisy, clean = read_kv(data_dir / "wav.scp"), read_kv(data_dir / "spk1.scp")
     enhanced_scp = decode_dir / "enhanced.scp"
     enhanced = read_kv(enhanced_scp) if enhanced_scp.is_file() else {}
@@ -134,28 +272,43 @@ def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None
     if missing:
         raise ValueError(f"{enhanced_scp}: {len(missing)} utterance(s) not in {data_dir}, e.g. {missing[0]}")
     utts = c_sorted(noisy)
-    cached, stamps = {}, {}
+    # what is scored of the noisy files: {input: its row keys}
+    inputs = {"noisy": tuple(f"noisy_{m}" for m in SE_NAMES)}
+    if oracle is not None:
+        inputs["oracle"] = tuple(f"{which}_{m}" for which in ORACLES for m in SE_NAMES)
+    caches, cached, stamps = [], {u: {} for u in utts}, {}
     if noisy_cache is not None:
+        caches.append(RowCache(noisy_cache, "noisy-input", inputs["noisy"], SE_NAMES))
+        if oracle is not None:
+            caches.append(RowCache(oracle.cache_path(noisy_cache), "oracle", inputs["oracle"],
+                                   inputs["oracle"]))
         stamps = {u: file_stamp(noisy[u]) + file_stamp(clean[u]) for u in utts}
-        cache = read_noisy_cache(noisy_cache)
-        cached = {u: cache[u][1] for u in utts if u in cache and cache[u][0] == stamps[u]}
-        print(f"score: {decode_dir}: noisy-input metrics of {len(cached)}/{len(utts)} utterances "
-              f"from {noisy_cache}", file=sys.stderr)
-    tasks = [(u, clean[u], None if u in cached else noisy[u], enhanced.get(u)) for u in utts
-             if u not in cached or u in enhanced]
-    computed = compute_rows(tasks, nj, f"scoring {decode_dir.name}")
-    rows = {u: {**cached.get(u, {}), **computed.get(u, {})} for u in utts}
-    if noisy_cache is not None:
-        write_noisy_cache(noisy_cache, utts, stamps, rows)
-    columns = [f"{which}_{m}" for which in ("noisy", "enhanced") for m in SE_NAMES
-               if f"{which}_{m}" in rows[utts[0]]]
+    for cache in caches:
+        found = cache.read()
+        reused = [u for u in utts if u in found and found[u][0] == stamps[u]]
+        for u in reused:
+            cached[u].update(found[u][1])
+        print(f"score: {decode_dir}: {cache.what} metrics of {len(reused)}/{len(utts)} "
+              f"utterances from {cache.path}", file=sys.stderr)
+    todo = {u: tuple(name for name, keys in inputs.items() if keys[0] not in cached[u])
+            for u in utts}
+    tasks = [(u, clean[u], noisy[u], enhanced.get(u), todo[u]) for u in utts
+             if todo[u] or u in enhanced]
+    computed = compute_rows(tasks, nj, f"scoring {decode_dir.name}", oracle)
+    rows = {u: {**cached[u], **computed.get(u, {})} for u in utts}
+    for cache in caches:
+        cache.write(utts, stamps, rows)
+    parts = [which for which in ("noisy",) + ORACLES + ("enhanced",)
+             if f"{which}_{SE_NAMES[0]}" in rows[utts[0]]]
+    columns = [f"{which}_{m}" for which in parts for m in SE_NAMES]
     lines = ["utt\t" + "\t".join(columns)]
     lines += [utt + "\t" + "\t".join(f"{rows[utt][c]:.4f}" for c in columns) for utt in utts]
     write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
     result = {"count": len(utts)}
-    for which in ("noisy", "enhanced"):
-        if f"{which}_{SE_NAMES[0]}" in columns:
-            result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_NAMES}
+    for which in parts:
+        result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_NAMES}
+    if oracle is not None:
+        result["oracle_settings"] = {which: oracle.settings_of(which) for which in ORACLES}
     return result
 
 
@@ -198,9 +351,10 @@ def main(argv=None):
         if len(values) == 1:
             scores[{"utt2snr": "snr_db", "utt2category": "condition"}[name]] = values.pop()
     try:
+        oracle = load_oracle(args.oracle_config) if args.oracle_config is not None else None
         if (decode_dir / "utt2emo_hyp").is_file():
             scores["ser"] = score_ser(data_dir, decode_dir)
-        scores["se"] = score_se(data_dir, decode_dir, args.nj, args.noisy_cache)
+        scores["se"] = score_se(data_dir, decode_dir, args.nj, args.noisy_cache, oracle)
     except ValueError as err:
         print(f"score: error: {err}", file=sys.stderr)
         return 1
@@ -208,7 +362,7 @@ def main(argv=None):
     summary = []
     if "ser" in scores:
         summary.append(", ".join(summary_of(scores["ser"], SER_METRICS)))
-    for which in ("noisy", "enhanced"):
+    for which in ("noisy",) + ORACLES + ("enhanced",):
         if which in scores["se"]:
             summary.append(f"{which}: " + ", ".join(summary_of(scores["se"][which], SE_METRICS)))
     print(f"score: {decode_dir}: " + "; ".join(summary), file=sys.stderr)

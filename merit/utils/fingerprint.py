@@ -8,7 +8,8 @@ A directory's fingerprint (a data dir, a feature dump) covers
 
 - the content of each file directly in it (``wav.scp``, ``utt2emo``, ``feats.scp`` …),
   except the step markers (``*.done``) and caches that later steps write there
-  (``noisy_se_scores.tsv``): writing them must not make the directory look changed;
+  (``noisy_se_scores.tsv``, ``oracle_se_scores_<hash>.tsv``): writing them must not make
+  the directory look changed;
 - for every path that a ``*.scp`` file lists, its size and modification time.
 
 Listed files are stat-ed, not read: hashing the audio or the features of a 100k-utterance
@@ -19,13 +20,15 @@ file rewritten with identical bytes (the step is redone, which is safe). A direc
 or file that does not exist has the fingerprint ``absent``; a single file (a noise pool's
 scp) is fingerprinted like a file of a directory.
 """
+import fnmatch
 import hashlib
 import os
 import sys
 from pathlib import Path
 
-#: Files of a directory that are not inputs of the steps that read it.
-NOT_INPUTS = ("noisy_se_scores.tsv",)
+#: Names (glob patterns) of the files of a directory that are not inputs of the steps
+#: that read it: the SE-score caches of merit.bin.score.
+NOT_INPUTS = ("*_se_scores*.tsv",)
 
 
 def stat_line(value: str) -> str:
@@ -68,7 +71,8 @@ def fingerprint(path) -> str:
         file_digest(path, digest)
     elif path.is_dir():
         for child in sorted(path.iterdir()):
-            if child.is_file() and not child.name.endswith(".done") and child.name not in NOT_INPUTS:
+            if (child.is_file() and not child.name.endswith(".done")
+                    and not any(fnmatch.fnmatchcase(child.name, p) for p in NOT_INPUTS)):
                 file_digest(child, digest)
     else:
         return "absent"

@@ -661,16 +661,23 @@ stage_decode() {
     fi
 }
 
-# score_run <exp>: scores of its test sets, its plots and RESULTS.md
+# score_run <exp>: scores of its test sets, with the oracle bounds of the SE head that
+# made their enhanced output (a cascade's: its enhancer's; none without an SE head),
+# its plots and RESULTS.md
 score_run() {
-    local exp=$1 dset dec changed=false
+    local exp=$1 dset dec key config=$1/config.yaml changed=false
+    if [ -f "${exp}/components" ]; then  # a cascade (cascade_run)
+        config=$(sed -n 's/^enhancer: //p' "${exp}/components")/config.yaml
+    fi
     for dset in ${test_sims}; do
         dec=${exp}/decode_${dset}
         [ -f "${dec}/decode.done" ] || { log "Error: ${dec} is not decoded (run stage 5)"; exit 1; }
-        done_with "${dec}/score.done" "$(cat "${dec}/decode.done")" && continue
+        key="$(cat "${dec}/decode.done")"$'\n'"oracle_config ${config}"
+        done_with "${dec}/score.done" "${key}" && continue
         python3 -m merit.bin.score --data_dir "data/${dset}" --decode_dir "${dec}" \
-            --nj "${run_nj}" --noisy_cache "data/${dset}/noisy_se_scores.tsv"
-        mark_done "${dec}/score.done" "$(cat "${dec}/decode.done")"
+            --nj "${run_nj}" --noisy_cache "data/${dset}/noisy_se_scores.tsv" \
+            --oracle_config "${config}"
+        mark_done "${dec}/score.done" "${key}"
         changed=true
     done
     if [ "${changed}" = false ] && [ -f "${exp}/RESULTS.md" ]; then
