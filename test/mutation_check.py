@@ -202,6 +202,20 @@ MUTATIONS = [
           "        return torch.softmax(gate(xv), dim=-1)"),),
         ("test/test_autocast_precision.py",)),
     Mutation(
+        "se_alignment_ignores_frame_offset", "se_head", "merit/models/se_head.py",
+        (("return torch.div(2 * (n * self.hop_length - self.ssl_offset) + self.ssl_hop,",
+          "return torch.div(2 * (n * self.hop_length) + self.ssl_hop,"),),
+        ("test/test_se_alignment.py",)),
+    Mutation(
+        "se_magnitude_mask_on_log1p", "se_head", "merit/models/se_head.py",
+        (("        return torch.log1p(mask * torch.expm1(noisy_logmag))",
+          "        return mask * noisy_logmag"),),
+        ("test/test_se_alignment.py",)),
+    Mutation(
+        "frontend_offset_whole_field", "frontend", "merit/models/frontend.py",
+        (("            return field // 2", "            return field"),),
+        ("test/test_merit_model.py::test_shapes_for_10ms_and_20ms_upstreams",)),
+    Mutation(
         "ddp_weight_0d", "distributed", "merit/models/espnet_model.py",
         (("loss, stats, weight = force_gatherable((loss, stats, speech.shape[0]), loss.device)",
           "weight = torch.tensor(speech.shape[0], device=loss.device)"),),
