@@ -24,17 +24,16 @@ import argparse
 import logging
 import shutil
 import sys
-import zlib
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
-from merit.data.audio_io import SAMPLE_RATE, list_audio, read_audio, read_audio_cached, write_audio
+from merit.data.audio_io import (SAMPLE_RATE, AudioFileError, list_audio, read_audio,
+                                 read_audio_cached, write_audio)
 from merit.data.datadir import read_kv, write_datadir, write_kv
-from merit.data.noise_mixing import fit_noise, mix_at_snr
+from merit.data.noise_mixing import draw_mixture, utterance_rng
 from merit.utils.job_parts import finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("simulate_noise")
@@ -87,26 +86,21 @@ def load_pool(noise: str) -> dict:
     return pool
 
 
-def utterance_rng(seed: int, utt: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(utt.encode("utf-8"))])
-
-
 def simulate(utts, wav_scp, pool, snrs, audio_dir: Path, seed: int, category: str, desc: str):
     """Mix each utterance; returns the per-utterance files of the noisy set."""
     noise_ids = sorted(pool)
     out = {name: {} for name in OWN_FILES}
     for utt in tqdm(utts, desc=desc, mininterval=2.0, file=sys.stdout):
-        rng = utterance_rng(seed, utt)
-        noise_id = noise_ids[rng.integers(len(noise_ids))]
-        snr = snrs[rng.integers(len(snrs))]
         clean_path = wav_scp[utt]
         clean = read_audio(clean_path)
-        noise = read_audio_cached(pool[noise_id])
-        shift = int(rng.integers(noise.size))
         try:
-            mix = mix_at_snr(clean, fit_noise(noise, clean.size, shift, pool[noise_id]), snr)
+            draw = draw_mixture(utterance_rng(utt, seed), clean, noise_ids, pool, snrs,
+                                read_audio_cached)
+        except AudioFileError:
+            raise  # a broken noise file: its path leads the message
         except ValueError as err:
-            raise ValueError(f"utterance {utt} ({clean_path}) with noise {pool[noise_id]}: {err}") from err
+            raise ValueError(f"utterance {utt} ({clean_path}) {err}") from err
+        noise_id, snr, mix = draw.noise_id, draw.snr, draw.mixture
         noisy_path = audio_dir / "noisy" / f"{utt}.wav"
         noise_path = audio_dir / "noise" / f"{utt}.wav"
         write_audio(noisy_path, mix.noisy)

@@ -2,9 +2,14 @@
 
 Signals are 1-D float arrays of samples at the same rate. Power is the mean
 square over the whole utterance, so the SNR is a whole-utterance SNR in dB.
+``draw_mixture`` holds the random choices of a mixture (noise file, shift, SNR),
+shared by stage 2's fixed mixtures (merit.bin.simulate_noise) and training's
+dynamic mixing (merit.data.dynamic_mixing).
 """
 import logging
+import zlib
 from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -77,3 +82,42 @@ def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> Mixture:
     peak = float(np.max(np.abs(noisy)))
     gain = PEAK_LIMIT / peak if peak >= PEAK_LIMIT else 1.0
     return Mixture(noisy=noisy * gain, clean=clean * gain, noise=scaled_noise * gain, gain=gain)
+
+
+@dataclass
+class Draw:
+    """What ``draw_mixture`` chose, and the mixture made of it."""
+
+    noise_id: str
+    snr: float  # dB
+    mixture: Mixture
+
+
+def utterance_rng(utt: str, *seeds: int) -> np.random.Generator:
+    """A generator seeded with ``seeds`` and the utterance id: the same draws for an
+    utterance whichever process or job handles it, and in whatever order."""
+    return np.random.default_rng([*seeds, zlib.crc32(utt.encode("utf-8"))])
+
+
+def draw_mixture(rng: np.random.Generator, clean: np.ndarray, noise_ids: Sequence[str],
+                 pool: Mapping[str, str], snrs: Sequence[float],
+                 read_noise: Callable[[str], np.ndarray]) -> Draw:
+    """Mix ``clean`` with noise drawn from ``rng``, in this order: a noise id of
+    ``noise_ids`` (sorted keys of ``pool``, {id: path}), an SNR of ``snrs`` (dB),
+    then a circular shift in [0, noise samples). ``read_noise(path)`` gives the
+    noise's samples (16 kHz). The noise is fit to the clean's length (``fit_noise``)
+    and mixed by ``mix_at_snr``.
+
+    Raises ValueError naming the noise file when no mixture is defined (silent
+    clean speech or noise).
+    """
+    noise_id = noise_ids[rng.integers(len(noise_ids))]
+    snr = snrs[rng.integers(len(snrs))]
+    path = pool[noise_id]
+    noise = read_noise(path)
+    shift = int(rng.integers(noise.size))
+    try:
+        mixture = mix_at_snr(clean, fit_noise(noise, clean.size, shift, path), snr)
+    except ValueError as err:
+        raise ValueError(f"with noise {path}: {err}") from err
+    return Draw(noise_id=noise_id, snr=snr, mixture=mixture)

@@ -9,6 +9,10 @@ by name: ``frontend`` (s3prl | dumped), ``integration`` (concat | weighted_sum),
 Data names: ``speech`` (noisy audio, type sound) is required; each task's target
 (``speech_ref1``: clean reference, sound; ``emotion``: class label, text, ``utt2emo``)
 and ``feats`` (dumped hidden states, npy) are used when the chosen parts need them.
+
+``dynamic_mixing: true`` re-mixes every training example with fresh noise each time it
+is drawn (merit.data.dynamic_mixing, with ``dynamic_mixing_conf``: ``noise_scp``,
+``snrs``); validation keeps its fixed mixtures. It needs an online frontend (s3prl).
 """
 import argparse
 import sys
@@ -18,9 +22,14 @@ from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.class_choices import ClassChoices
-from espnet2.utils.types import str_or_none
+from espnet2.train.distributed_utils import DistributedOption
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool, str_or_none
+
+from merit.data.dynamic_mixing import DynamicMixer, EpochIterFactory
 
 from merit.models.abs_frontend import AbsFrontend
 from merit.models.abs_integration import AbsIntegration
@@ -114,6 +123,44 @@ class EmotionPreprocessor:
         return data
 
 
+class MixingPreprocessor:
+    """The training data's preprocessing with ``dynamic_mixing: true``: a new mixture
+    (``mixer``, a DynamicMixer), then the emotion labels (``labels``). ``set_epoch``
+    goes to the mixer."""
+
+    def __init__(self, mixer: DynamicMixer, labels: EmotionPreprocessor):
+        self.mixer, self.labels = mixer, labels
+
+    def set_epoch(self, epoch: int) -> None:
+        self.mixer.set_epoch(epoch)
+
+    def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self.labels(uid, self.mixer(uid, data))
+
+    def __repr__(self) -> str:
+        return f"MixingPreprocessor({self.mixer!r}, then emotion labels)"
+
+
+def check_dynamic_mixing(args: argparse.Namespace) -> None:
+    """With ``dynamic_mixing`` on, refuse what cannot work with it: dumped features
+    (they are of stage 2's fixed mixtures) and ESPnet's data cache (it would keep each
+    example's first mixture). ValueError saying what to change."""
+    if not getattr(args, "dynamic_mixing", False):
+        return
+    if args.frontend == "dumped":
+        raise ValueError(
+            "dynamic_mixing: true cannot train on dumped features (frontend: dumped): they "
+            "are features of stage 2's fixed mixtures, not of the new ones. Compute them "
+            "online: --frontend s3prl --frontend_conf upstream=<upstream> (merit.sh "
+            "--ssl_mode online; merit.sh's stage 4 does this by itself for a train config "
+            "with dynamic_mixing: true)")
+    if getattr(args, "max_cache_size", 0):
+        raise ValueError(
+            f"dynamic_mixing: true with max_cache_size: {args.max_cache_size:g}: ESPnet's "
+            f"data cache keeps preprocessed examples, so an example would keep its first "
+            f"mixture; set max_cache_size: 0")
+
+
 class MeritTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = [frontend_choices, integration_choices, moe_choices,
@@ -133,6 +180,13 @@ class MeritTask(AbsTask):
                                help=f"weight of the {task.title} loss")
         group.add_argument("--ssl_lr_scale", type=float, default=0.5,
                            help="learning rate of a fine-tuned upstream, relative to the heads'")
+        group.add_argument("--dynamic_mixing", type=str2bool, default=False,
+                           help="re-mix each training example with fresh noise every time it "
+                                "is drawn (validation keeps its fixed mixtures); needs an "
+                                "online frontend (s3prl)")
+        group.add_argument("--dynamic_mixing_conf", action=NestedDictAction, default=dict(),
+                           help="noise_scp=<train noise pool scp>, snrs=[<dB>,...], optionally "
+                                "cache_mb=<MB of decoded noise kept per worker, default 128>")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
@@ -142,6 +196,10 @@ class MeritTask(AbsTask):
         data against ``--emotion_classes``: before any process, model or iterator is
         built, instead of mid-epoch in ``EmotionPreprocessor``."""
         super().check_required_command_args(args)
+        try:
+            check_dynamic_mixing(args)
+        except ValueError as err:
+            raise SystemExit(f"{Path(sys.argv[0]).name}: error: {err}") from err
         classes = cls.emotion_classes(args)
         for mode in ("train", "valid"):
             for path, name, _ in getattr(args, f"{mode}_data_path_and_name_and_type", None) or []:
@@ -160,7 +218,26 @@ class MeritTask(AbsTask):
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
-        return EmotionPreprocessor(cls.emotion_classes(args))
+        """Emotion labels to indices; for training with ``dynamic_mixing`` on, a new
+        mixture first (``MixingPreprocessor``)."""
+        labels = EmotionPreprocessor(cls.emotion_classes(args))
+        if not (train and getattr(args, "dynamic_mixing", False)):
+            return labels
+        check_dynamic_mixing(args)
+        return MixingPreprocessor(DynamicMixer.from_conf(args.dynamic_mixing_conf, args.seed),
+                                  labels)
+
+    @classmethod
+    def build_iter_factory(cls, args: argparse.Namespace, distributed_option: DistributedOption,
+                           mode: str, kwargs: Optional[dict] = None) -> AbsIterFactory:
+        """ESPnet's factory; with ``dynamic_mixing`` on, the training one tells the mixer
+        each epoch before building its iterator (``EpochIterFactory``)."""
+        if mode != "train" or not getattr(args, "dynamic_mixing", False):
+            return super().build_iter_factory(args, distributed_option, mode, kwargs)
+        preprocess = cls.build_preprocess_fn(args, train=True)
+        factory = super().build_iter_factory(args, distributed_option, mode,
+                                             dict(kwargs or {}, preprocess_fn=preprocess))
+        return EpochIterFactory(factory, preprocess)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
@@ -179,6 +256,7 @@ class MeritTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> MeritModel:
+        check_dynamic_mixing(args)
         classes = cls.emotion_classes(args)
         weights = args.class_weights
         if isinstance(weights, str):

@@ -435,9 +435,27 @@ train_model() {
     [ -n "${emotion_classes}" ] && sets+=(--set "emotion_classes=${emotion_classes}")
     python3 -m merit.bin.compose_config "${train_config}" "${system_confs}/${system}.yaml" \
         "${sets[@]}" --out "${exp}/train_config.yaml.new"
+    # dynamic_mixing: true re-mixes the training speech with the train noise pool, so the
+    # run reads no dumped features (frontend_args and data_args see this ssl_mode) and the
+    # pool is one of its inputs. Clean or enhanced training speech is no mixture to redo.
+    local ssl_mode=${ssl_mode} mixing="" snr_list inputs
+    inputs=("${tr_data}" "${tr_feats}" "${cv_data}" "${cv_feats}")
+    if grep -qx 'dynamic_mixing: true' "${exp}/train_config.yaml.new"; then
+        if [ "${model}" != "${system}" ]; then
+            log "${exp}: trains on ${tr_data}, not on stage 2's mixtures: dynamic mixing off for this run"
+            mixing="--dynamic_mixing false"
+        else
+            [ "${ssl_mode}" = online ] || log "${exp}: dynamic_mixing: true: ${upstream} features computed online (--frontend s3prl), not dumped (--ssl_mode ${ssl_mode})"
+            ssl_mode=online
+            # shellcheck disable=SC2086
+            snr_list=$(printf '%s,' ${train_snrs})
+            mixing="--dynamic_mixing_conf noise_scp=${noise_pools}/train.scp --dynamic_mixing_conf snrs=[${snr_list%,}]"
+            inputs=("${tr_data}" "${cv_data}" "${noise_pools}/train.scp")
+        fi
+    fi
     # shellcheck disable=SC2046
     args=$(frontend_args "${tr_feats}"; data_args train "${tr_data}" "${tr_feats}"
-           data_args valid "${cv_data}" "${cv_feats}")
+           data_args valid "${cv_data}" "${cv_feats}"; echo "${mixing}")
     if [ -n "${init_from}" ]; then  # e.g. phase 2 (fine-tuning) from phase 1's model
         local init=${init_from//\{model\}/${model}}
         init=${init//\{seed\}/${seed}}
@@ -445,7 +463,7 @@ train_model() {
         args+=" --init_param ${init}"
     fi
     key=$(step_key "$(cat "${exp}/train_config.yaml.new"; echo "${args} ${train_args} ${input_key}")" \
-              "${tr_data}" "${tr_feats}" "${cv_data}" "${cv_feats}")
+              "${inputs[@]}")
     # Other settings: an error, never a silent retrain. (Markers written before inputs
     # were fingerprinted hold the settings hash alone: the last word of the first line.)
     if [ -f "${exp}/train.key" ] && [ "$(head -n1 "${exp}/train.key" | awk '{print $NF}')" \
@@ -507,6 +525,15 @@ decode() {
     local exp=$1 outroot=$2 model ckpt out key opts=() todo=() keys=() i
     model="$(model_key "$1") $3"
     ckpt=$(inference_checkpoint "${exp}")
+    # Dumped features are read for a model trained on them, as its config says (one
+    # trained with dynamic mixing computes its own whatever --ssl_mode says); --ssl_mode
+    # for a model without one.
+    local reads_feats=false
+    if [ -f "${exp}/config.yaml" ]; then
+        grep -qx 'frontend: dumped' "${exp}/config.yaml" && reads_feats=true
+    else
+        [ "${ssl_mode}" = online ] || reads_feats=true
+    fi
     shift 3
     while [ $# -gt 0 ]; do
         out=${outroot}/decode_$1
@@ -515,7 +542,7 @@ decode() {
             [ -f "${out}/decode.done" ] && log "Decoding ${out}: $(changed_since "${out}/decode.done" "${key}")"
             rm -rf "${out}"
             opts+=(--data_dir "$2" --out_dir "${out}")
-            [ "${ssl_mode}" = online ] || opts+=(--feats_dir "$3")
+            [ "${reads_feats}" = false ] || opts+=(--feats_dir "$3")
             todo+=("${out}")
             keys+=("${key}")
         fi
