@@ -58,7 +58,7 @@ dumpdir=dump         # dumped features go to ${dumpdir}/${upstream}/<set>
 # Training (stage 4)
 systems="sparse_merit"   # systems to run: conf/systems/<name>.yaml, or cascade
 seeds="1"                # one run per seed: exp/<system>_<upstream><exp_suffix>_seed<N>
-train_config=conf/train.yaml  # sizes and optimizer; merged with each system's file
+train_config=conf/train.yaml  # sizes and optimizer; merged with each system's file (several files: merged in order)
 emotion_classes=""       # class codes, e.g. A,S,H,N (default: the config's emotion_classes)
 exp_suffix=""            # appended to the experiment names, e.g. _finetune
 cascade_ser_train=clean  # what the cascade's classifier trains on: clean, noisy or enhanced
@@ -99,7 +99,7 @@ Options (defaults in brackets):
   --dumpdir         # features go to <dumpdir>/<upstream>/<set> (${dumpdir})
   --systems         # systems: conf/systems/<name>.yaml or cascade ("${systems}")
   --seeds           # training seeds, one run each ("${seeds}")
-  --train_config    # sizes and optimizer, merged with each system (${train_config})
+  --train_config    # sizes and optimizer, merged with each system; "a.yaml b.yaml": b wins over a (${train_config})
   --emotion_classes # class codes in logit order, e.g. A,S,H,N ("${emotion_classes}" = the config's)
   --exp_suffix      # experiments are <system>_<upstream><suffix>_seed<N> ("${exp_suffix}")
   --cascade_ser_train # cascade classifier trains on clean, noisy or enhanced (${cascade_ser_train})
@@ -433,7 +433,8 @@ train_model() {
     mkdir -p "${exp}"
     local sets=(--set "seed=${seed}")
     [ -n "${emotion_classes}" ] && sets+=(--set "emotion_classes=${emotion_classes}")
-    python3 -m merit.bin.compose_config "${train_config}" "${system_confs}/${system}.yaml" \
+    # shellcheck disable=SC2086  # --train_config may list several files
+    python3 -m merit.bin.compose_config ${train_config} "${system_confs}/${system}.yaml" \
         "${sets[@]}" --out "${exp}/train_config.yaml.new"
     # dynamic_mixing: true re-mixes the training speech with the train noise pool, so the
     # run reads no dumped features (frontend_args and data_args see this ssl_mode) and the
