@@ -216,6 +216,15 @@ MUTATIONS = [
         (("            return field // 2", "            return field"),),
         ("test/test_merit_model.py::test_shapes_for_10ms_and_20ms_upstreams",)),
     Mutation(
+        "dynamic_mixing_same_every_epoch", "data", "merit/data/dynamic_mixing.py",
+        (("utterance_rng(uid, self.seed, self.epoch)", "utterance_rng(uid, self.seed)"),),
+        ("test/test_dynamic_mixing.py",)),
+    Mutation(
+        "dynamic_mixing_clean_without_gain", "data", "merit/data/dynamic_mixing.py",
+        (("        data[CLEAN] = draw.mixture.clean.astype(np.float32)",
+          "        data[CLEAN] = clean"),),
+        ("test/test_dynamic_mixing.py",)),
+    Mutation(
         "ddp_weight_0d", "distributed", "merit/models/espnet_model.py",
         (("loss, stats, weight = force_gatherable((loss, stats, speech.shape[0]), loss.device)",
           "weight = torch.tensor(speech.shape[0], device=loss.device)"),),
