@@ -48,7 +48,8 @@ def test_sets_validate_and_have_the_promised_sizes(recipe, run_tool):
     for name in ["train", "dev", "test1", "train_noisy", "dev_noisy", *TEST_SETS]:
         res = run_tool(["utils/validate_data_dir.sh", "--check-audio", data / name], cwd=recipe_dir)
         assert res.returncode == 0, res.stderr
-    assert len(read_kv(data / "train_noisy" / "wav.scp")) >= 400
+    assert len(read_kv(data / "train_noisy" / "wav.scp")) == 320
+    assert len(read_kv(data / "dev_noisy" / "wav.scp")) == 160  # two speakers
     for name in TEST_SETS:
         snrs = set(read_kv(data / name / "utt2snr").values())
         assert len(read_kv(data / name / "wav.scp")) >= 60
