@@ -1,5 +1,8 @@
 """Tests for utils/run.pl, the local parallel job launcher."""
+import os
 import re
+
+import pytest
 
 RUN = "utils/run.pl"
 
@@ -57,6 +60,23 @@ def test_jobs_run_in_parallel(run_tool, tmp_path):
     assert res.returncode == 0, res.stderr
     for i in (1, 2, 3):
         assert "# Ended (code 0)" in read(tmp_path / f"log/s.{i}.log")
+
+
+def test_jobs_run_in_parallel_when_jobs_use_one_thread(run_tool, tmp_path):
+    # path.sh exports OMP_NUM_THREADS=1, which GNU nproc obeys: the default number of
+    # jobs at once must still be the CPUs this process may use.
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: jobs cannot run at once")
+    (tmp_path / "meet.sh").write_text(
+        "touch started.$1\n"
+        "for _ in $(seq 300); do\n"
+        "  [ -e started.1 ] && [ -e started.2 ] && exit 0\n"
+        "  sleep 0.1\n"
+        "done\n"
+        "exit 1\n")
+    res = run_tool([RUN, "JOB=1:2", "log/s.JOB.log", "bash", "meet.sh", "JOB"], cwd=tmp_path,
+                   env={"OMP_NUM_THREADS": "1", "OMP_THREAD_LIMIT": "1"})
+    assert res.returncode == 0, (res.stderr, read(tmp_path / "log/s.1.log"))
 
 
 def test_max_jobs_run_limits_parallelism(run_tool, tmp_path):

@@ -13,7 +13,7 @@
 # stdout and stderr of a job go to its log.
 #
 # Options:
-#   --max-jobs-run M   run at most M jobs at once (default: number of CPUs)
+#   --max-jobs-run M   run at most M jobs at once (default: the CPUs this process may use)
 #   --gpu N, --mem X, --num_threads N, --num_nodes N, --time X, --config F
 #                      accepted for compatibility with slurm.pl and ignored
 # Options may be written "--opt value" or "--opt=value".
@@ -38,7 +38,10 @@ my $max_jobs = defined $opt{'max-jobs-run'} ? $opt{'max-jobs-run'} : cpu_count()
 usage_error($me, "--max-jobs-run must be a positive integer, not '$max_jobs'")
     unless $max_jobs =~ /^\d+$/ && $max_jobs > 0;
 
+# The CPUs this process may use. GNU nproc also obeys OMP_NUM_THREADS, which path.sh
+# sets to 1 for the torch in each job: asked with it, every job array ran one job at a time.
 sub cpu_count {
+    delete local @ENV{qw(OMP_NUM_THREADS OMP_THREAD_LIMIT)};
     my $n = `nproc 2>/dev/null`;
     return $1 if defined $n && $n =~ /^\s*(\d+)/ && $1 > 0;
     if (open(my $info, '<', '/proc/cpuinfo')) {
