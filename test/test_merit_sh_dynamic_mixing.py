@@ -1,11 +1,13 @@
 """merit.sh with ``dynamic_mixing: true`` in the train config: stage 4 trains on the
 train noise pool with online features whatever --ssl_mode says, and retrains when the
 pool changes; the cascade's clean-speech classifier is not re-mixed; stage 5 reads
-dumped features only for a model whose config says it was trained on them.
+dumped features only for a model whose config says it was trained on them; stage 3 dumps
+the noisy sets only when a model trains on the fixed mixtures.
 
 Runs the template's merit.sh with the recording python3 of test_merit_sh_stage_choices
 (training launches and decodes are recorded, not run).
 """
+import pytest
 import yaml
 
 from test_merit_sh_stage_choices import (EXP, NOISY_TEST_SETS, SETS_OPTIONS,  # noqa: F401
@@ -99,3 +101,33 @@ def test_stage5_reads_dumped_features_only_for_a_model_trained_on_them(recipe, r
         decodes = recorded_calls(calls, "merit.bin.merit_inference")
         assert decodes, frontend
         assert all(option_values(args, "--feats_dir") == feats for args in decodes), frontend
+
+
+STAGE3 = ["--stage", "3", "--stop_stage", "3", "--ssl_mode", "dumped", *SETS_OPTIONS]
+
+
+def dumped(calls):
+    """The output dirs of the recorded stage-3 dumps (job runs, not the merge)."""
+    return sorted({out for args in recorded_calls(calls, "merit.bin.dump_ssl") if "--merge" not in args
+                   for out in option_values(args, "--out_dir")})
+
+
+@pytest.mark.parametrize("train_config, systems, expected", [
+    ("conf/train.yaml", "sparse_merit", ["dev_noisy", "train_noisy", *NOISY_TEST_SETS]),
+    ("conf/train_dm.yaml", "sparse_merit", []),
+    ("conf/train_dm.yaml", "cascade", ["dev_clean", "train_clean"]),
+    ("conf/train_dm.yaml conf/fixed.yaml", "cascade", ["dev_clean", "dev_noisy", "train_clean",
+                                                       "train_noisy", *NOISY_TEST_SETS]),
+])
+def test_stage3_dumps_what_the_trained_models_read(recipe, run_tool, train_config, systems, expected):
+    recipe_dir, env, calls = recipe
+    with_dynamic_mixing(recipe_dir)
+    (recipe_dir / "conf" / "fixed.yaml").write_text("dynamic_mixing: false\n")
+    for name in ("train_noisy", "dev_noisy"):  # the clean sets are derived from them
+        (recipe_dir / "data" / name).mkdir(parents=True)
+        (recipe_dir / "data" / name / "spk1.scp").write_text("u1 clean.wav\n")
+    res = run_tool(["./merit.sh", *STAGE3, "--systems", systems, "--train_config", train_config],
+                   cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert dumped(calls) == sorted(f"dump/fbank/{name}" for name in expected)
+    assert ("the noisy sets are not dumped" in res.stderr) == ("dev_noisy" not in expected)

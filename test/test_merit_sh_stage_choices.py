@@ -2,7 +2,7 @@
 right checkpoint on the right sets, and score them.
 
 The template's merit.sh runs in a recipe tree. The ``python3`` it finds on PATH records
-the training launches of stage 4 and the merit.bin steps of stages 5 and 6 (decoding,
+the feature dumps of stage 3, the training launches of stage 4 and the merit.bin steps of stages 5 and 6 (decoding,
 scoring, plots, RESULTS.md, tables) instead of running them, and runs everything else
 (config composition and look-ups) with the real interpreter; the recorded command lines
 show what each model trains on and from, which checkpoint stage 5 decodes, from which
@@ -15,7 +15,7 @@ import yaml
 
 from recipe_tree import make_recipe_tree
 
-RECORDED = ("espnet2.bin.launch", "merit.bin.merit_inference", "merit.bin.score",
+RECORDED = ("espnet2.bin.launch", "merit.bin.dump_ssl", "merit.bin.merit_inference", "merit.bin.score",
             "merit.bin.plot_decodes", "merit.bin.results_md", "merit.bin.make_tables")
 EXP = "exp/sparse_merit_fbank_seed1"
 NOISY_TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]

@@ -354,11 +354,35 @@ stage_noise_simulation() {
         done
     done
 }
+# mixes_online <system>: whether stage 4 trains <system> with dynamic mixing (its config
+# merged as train_model merges it), so that it reads no dumped features
+mixes_online() {
+    local merged
+    merged=$(mktemp)
+    # shellcheck disable=SC2086  # --train_config may list several files
+    python3 -m merit.bin.compose_config ${train_config} "${system_confs}/$1.yaml" --out "${merged}"
+    local mixes=false
+    grep -qx 'dynamic_mixing: true' "${merged}" && mixes=true
+    rm -f "${merged}"
+    [ "${mixes}" = true ]
+}
+
 stage_dump_ssl() {
-    local dset pairs=()
-    for dset in ${train_sim} ${valid_sim} ${test_sims}; do
-        pairs+=("data/${dset}" "${feats_dir}/${dset}")
-    done
+    local dset pairs=() model seed readers=()
+    # The noisy sets are dumped for the models that read them: those trained on stage 2's
+    # fixed mixtures (a dynamically mixed one computes its features, in training and in
+    # decoding). A cascade's classifier learns from clean or enhanced speech, never re-mixed.
+    while read -r model seed; do
+        case "${model}" in *_clean|*_enhanced) continue ;; esac
+        mixes_online "${model}" || readers+=("${model}")
+    done < <(matrix_models train | awk '!seen[$1]++')
+    if [ ${#readers[@]} -gt 0 ]; then
+        for dset in ${train_sim} ${valid_sim} ${test_sims}; do
+            pairs+=("data/${dset}" "${feats_dir}/${dset}")
+        done
+    else
+        log "Every model of --systems \"${systems}\" trains with dynamic_mixing: true and computes its features: the noisy sets are not dumped"
+    fi
     if [ "${has_cascade}" = true ] && [ "${cascade_ser_train}" = clean ]; then
         # The cascade's classifier learns from the clean speech of the training mixtures.
         derive_set "data/${train_sim}" "data/${train_set}_clean" "data/${train_sim}/spk1.scp"
@@ -370,7 +394,7 @@ stage_dump_ssl() {
         log "ssl_mode=online: the model computes ${upstream} features itself; nothing to dump"
         return 0
     fi
-    dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
+    [ ${#pairs[@]} -eq 0 ] || dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
 }
 
 # dump_changed <log dir> <jobs> <data dir> <out dir> ...: dump_features for the pairs whose
