@@ -226,3 +226,32 @@ def test_stage5_decodes_again_only_the_sets_whose_data_changed(recipe, run_tool)
            "data/test_snr10_seen" in res.stderr
     for args in recorded_calls(calls, "merit.bin.merit_inference"):
         assert option_values(args, "--data_dir") == ["data/test_snr10_seen"]
+
+
+@pytest.mark.parametrize("options, fills", [
+    (["--stop_stage", "6"], True),  # one model trains: one of the 2 jobs is idle
+    (["--stop_stage", "6", "--systems", "sparse_merit se_only", "--parallel_runs", "2"], False),
+    (["--stop_stage", "5"], False),  # no stage 6 to prepare
+])
+def test_stage4_fills_stage6s_caches_on_the_jobs_training_leaves_idle(recipe, run_tool, options,
+                                                                      fills):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", "--stage", "4", "--ssl_mode", "online", *SETS_OPTIONS, *options],
+                   cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    scores = recorded_calls(calls, "merit.bin.score")
+    filled = [args for args in scores if not option_values(args, "--decode_dir")]
+    if not fills:
+        assert filled == [] and "computed meanwhile" not in res.stderr
+        return
+    assert sorted(option_values(args, "--data_dir")[0] for args in filled) == \
+        sorted(f"data/{s}" for s in NOISY_TEST_SETS)
+    for args in filled:
+        data_dir = option_values(args, "--data_dir")[0]
+        assert option_values(args, "--noisy_cache") == [f"{data_dir}/noisy_se_scores.tsv"]
+        assert option_values(args, "--nj") == ["1"]
+        assert option_values(args, "--oracle_config")[0].endswith("/sparse_merit.yaml")
+    # stage 6 waited for them: every set is scored after every cache is filled
+    assert scores.index(filled[-1]) < min(scores.index(args) for args in scores
+                                          if option_values(args, "--decode_dir"))
+    assert "Waiting for the reference scores started in stage 4" in res.stderr

@@ -242,6 +242,39 @@ def test_the_oracle_cache_is_reused_and_a_rewritten_file_recomputed(tree, capsys
     assert len(list(data.glob("oracle_se_scores_*.tsv"))) == 2 and path.exists()
 
 
+def test_without_a_decode_dir_only_the_caches_are_filled(tree, capsys, monkeypatch):
+    # stage 4 fills them from the config it composes, before the model has a config.yaml
+    composed = write_config(tree["exp"] / "other_sys" / "train_config.yaml", LOG1P)
+    assert score.main(["--data_dir", str(tree["data"]), "--nj", "1", "--noisy_cache",
+                       str(tree["cache"]), "--oracle_config", str(composed)]) == 0
+    assert tree["cache"].is_file() and oracle_cache(tree).is_file()
+    assert not list(tree["exp"].rglob("scores.json")) and not list(tree["exp"].rglob("per_utt_se.tsv"))
+    capsys.readouterr()
+    # a decode without enhanced output then computes nothing ...
+    other = tree["exp"] / "other_sys" / f"decode_{SET}"
+    other.mkdir(parents=True)
+    tree["systems"]["other_sys"] = (other, composed)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("noisy or oracle metrics recomputed")
+    with monkeypatch.context() as patch:
+        patch.setattr(score, "ProcessPoolExecutor", fail)
+        filled, _, err = run_score(capsys, tree, "other_sys")
+    assert "oracle metrics of 2/2 utterances" in err and "noisy-input metrics of 2/2" in err
+    # ... and finds what scoring with a decode computes
+    tree["cache"].unlink()
+    oracle_cache(tree).unlink()
+    scored, _, _ = run_score(capsys, tree, "log1p_sys")
+    for which in ("noisy",) + score.ORACLES:  # numpy's sums may differ in the last bit
+        assert filled["se"][which] == pytest.approx(scored["se"][which], rel=1e-12)
+
+
+def test_without_a_decode_dir_a_cache_is_required(tree, capsys):
+    with pytest.raises(SystemExit):
+        score.main(["--data_dir", str(tree["data"])])
+    assert "give --noisy_cache" in capsys.readouterr().err
+
+
 def test_no_se_head_no_oracle_rows(tree, capsys):
     decode, _ = tree["systems"]["log1p_sys"]
     config = write_config(decode.parent / "ser_only.yaml", {}, se_head="none")

@@ -28,6 +28,12 @@ PATH, the oracle ones beside it in ``oracle_<rest of PATH's name>_<hash of the o
 settings>.tsv`` (PATH's name without its ``noisy_`` prefix: ``noisy_se_scores.tsv``
 gives ``oracle_se_scores_<hash>.tsv``). Rows whose files are unchanged are reused, all
 others computed, and each file rewritten for the set.
+
+Without ``--decode_dir`` only these caches are filled (``--noisy_cache`` is then
+required): stage 4 does so on the cores its training leaves idle, so that stage 6 finds
+the noisy-input and oracle metrics already computed. The oracle settings are read from
+the config stage 4 composes for the model (``se_head``, ``se_head_conf``), as they are
+later from the trained model's config.yaml.
 """
 import argparse
 import hashlib
@@ -67,7 +73,9 @@ def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", required=True, help="noisy set: wav.scp, spk1.scp, utt2emo")
-    parser.add_argument("--decode_dir", required=True, help="enhanced.scp and/or utt2emo_hyp")
+    parser.add_argument("--decode_dir", default=None,
+                        help="enhanced.scp and/or utt2emo_hyp; without it only the caches of "
+                        "--noisy_cache are filled")
     parser.add_argument("--nj", type=int, default=1, help="parallel processes for SE metrics")
     parser.add_argument("--noisy_cache", type=Path, default=None,
                         help="TSV of the noisy-input SE metrics of this set, reused and updated; "
@@ -263,11 +271,13 @@ def compute_rows(tasks, nj: int, desc: str, oracle: Optional[Oracle] = None) -> 
                          desc=desc, mininterval=5.0))
 
 
-def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None,
+def score_se(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: Path = None,
              oracle: Optional[Oracle] = None) -> dict:
+    """SE metrics of the set's noisy input, of the oracles of ``oracle`` and of the
+    enhanced output in ``decode_dir`` (None: no enhanced output, no ``per_utt_se.tsv``)."""
     noisy, clean = read_kv(data_dir / "wav.scp"), read_kv(data_dir / "spk1.scp")
-    enhanced_scp = decode_dir / "enhanced.scp"
-    enhanced = read_kv(enhanced_scp) if enhanced_scp.is_file() else {}
+    enhanced_scp = decode_dir / "enhanced.scp" if decode_dir is not None else None
+    enhanced = read_kv(enhanced_scp) if enhanced_scp is not None and enhanced_scp.is_file() else {}
     missing = [u for u in enhanced if u not in clean]
     if missing:
         raise ValueError(f"{enhanced_scp}: {len(missing)} utterance(s) not in {data_dir}, e.g. {missing[0]}")
@@ -288,22 +298,23 @@ def score_se(data_dir: Path, decode_dir: Path, nj: int, noisy_cache: Path = None
         reused = [u for u in utts if u in found and found[u][0] == stamps[u]]
         for u in reused:
             cached[u].update(found[u][1])
-        print(f"score: {decode_dir}: {cache.what} metrics of {len(reused)}/{len(utts)} "
+        print(f"score: {decode_dir or data_dir}: {cache.what} metrics of {len(reused)}/{len(utts)} "
               f"utterances from {cache.path}", file=sys.stderr)
     todo = {u: tuple(name for name, keys in inputs.items() if keys[0] not in cached[u])
             for u in utts}
     tasks = [(u, clean[u], noisy[u], enhanced.get(u), todo[u]) for u in utts
              if todo[u] or u in enhanced]
-    computed = compute_rows(tasks, nj, f"scoring {decode_dir.name}", oracle)
+    computed = compute_rows(tasks, nj, f"scoring {(decode_dir or data_dir).name}", oracle)
     rows = {u: {**cached[u], **computed.get(u, {})} for u in utts}
     for cache in caches:
         cache.write(utts, stamps, rows)
     parts = [which for which in ("noisy",) + ORACLES + ("enhanced",)
              if f"{which}_{SE_NAMES[0]}" in rows[utts[0]]]
     columns = [f"{which}_{m}" for which in parts for m in SE_NAMES]
-    lines = ["utt\t" + "\t".join(columns)]
-    lines += [utt + "\t" + "\t".join(f"{rows[utt][c]:.4f}" for c in columns) for utt in utts]
-    write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
+    if decode_dir is not None:
+        lines = ["utt\t" + "\t".join(columns)]
+        lines += [utt + "\t" + "\t".join(f"{rows[utt][c]:.4f}" for c in columns) for utt in utts]
+        write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
     result = {"count": len(utts)}
     for which in parts:
         result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_NAMES}
@@ -337,10 +348,14 @@ def summary_of(values: dict, metrics) -> list:
 
 
 def main(argv=None):
-    args = get_parser().parse_args(argv)
-    data_dir, decode_dir = Path(args.data_dir), Path(args.decode_dir)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if args.decode_dir is None and args.noisy_cache is None:
+        parser.error("without --decode_dir give --noisy_cache: the caches are what is filled")
+    data_dir = Path(args.data_dir)
+    decode_dir = Path(args.decode_dir) if args.decode_dir is not None else None
     missing = [str(p) for p in (data_dir / "wav.scp", data_dir / "spk1.scp", decode_dir)
-               if not p.exists()]
+               if p is not None and not p.exists()]
     if missing:
         print(f"score: error: missing {', '.join(missing)} (run stages 2 and 5 first)",
               file=sys.stderr)
@@ -352,6 +367,9 @@ def main(argv=None):
             scores[{"utt2snr": "snr_db", "utt2category": "condition"}[name]] = values.pop()
     try:
         oracle = load_oracle(args.oracle_config) if args.oracle_config is not None else None
+        if decode_dir is None:  # only the caches (module docstring)
+            score_se(data_dir, None, args.nj, args.noisy_cache, oracle)
+            return 0
         if (decode_dir / "utt2emo_hyp").is_file():
             scores["ser"] = score_ser(data_dir, decode_dir)
         scores["se"] = score_se(data_dir, decode_dir, args.nj, args.noisy_cache, oracle)

@@ -259,7 +259,8 @@ run_pool() {
     fi
     local pids=()
     for item in "$@"; do
-        while [ "$(jobs -rp | wc -l)" -ge "${parallel_runs}" ]; do sleep 1; done
+        # its own runs (stage 4's reference scores may run beside them: stage_train)
+        while [ "$(jobs -rp | grep -cvx "${references_pid:-none}")" -ge "${parallel_runs}" ]; do sleep 1; done
         "${fn}" "${item}" &
         pids+=($!)
     done
@@ -654,9 +655,45 @@ train_run() {
     esac
 }
 
+# Stage 6's reference scores (the noisy input and the oracle bounds of each system's SE
+# head: the same for every system scored on a set) fill their caches in data/<set>/ in
+# the background while stage 4 trains fewer models at once than --nj jobs, on the cores
+# that leaves idle; stage 6 waits for them.
+references_pid=""
+references_log=${expdir}/score_references${exp_suffix}.log
+trap '[ -z "${references_pid}" ] || { pkill -P "${references_pid}"; kill "${references_pid}"; } 2> /dev/null || true' EXIT
+
+# score_references <jobs>: the caches of every test set, for the SE head of each system
+score_references() {
+    local jobs=$1 system dset config configs=() tmp
+    tmp=$(mktemp -d)
+    for system in ${systems}; do
+        [ "${system}" = cascade ] && system=se_only  # its enhancer
+        # shellcheck disable=SC2086  # --train_config may list several files
+        python3 -m merit.bin.compose_config ${train_config} "${system_confs}/${system}.yaml" \
+            --out "${tmp}/${system}.yaml"
+        configs+=("${tmp}/${system}.yaml")
+    done
+    for dset in ${test_sims}; do
+        for config in "${configs[@]}"; do
+            python3 -m merit.bin.score --data_dir "data/${dset}" --nj "${jobs}" \
+                --noisy_cache "data/${dset}/noisy_se_scores.tsv" --oracle_config "${config}"
+        done
+    done
+    rm -rf "${tmp}"
+}
+
 stage_train() {
-    local runs=() seed
+    local runs=() seed at_once
     mapfile -t runs < <(matrix_models train)
+    at_once=$(( ${#runs[@]} < parallel_runs ? ${#runs[@]} : parallel_runs ))
+    if [ "${nj}" -gt "${at_once}" ] && [ "${stop_stage}" -ge 6 ] && [ "${skip_eval}" != true ] &&
+            [ -n "${test_sims// /}" ]; then
+        mkdir -p "${expdir}"
+        log "Training takes ${at_once} of --nj ${nj} jobs: stage 6's scores of the noisy test sets and of the oracle bounds are computed meanwhile (log: ${references_log})"
+        score_references $(( nj - at_once )) > "${references_log}" 2>&1 &
+        references_pid=$!
+    fi
     log "Training ${#runs[@]} model(s), ${parallel_runs} at a time: ${runs[*]/%/;}"
     run_pool train_run "${runs[@]}"
     if [ "${has_cascade}" = true ] && [ "${cascade_ser}" = ser_only_enhanced ]; then
@@ -744,6 +781,11 @@ score_run() {
 
 stage_score() {
     local exps=() args=() system seed base tables
+    if [ -n "${references_pid}" ]; then
+        log "Waiting for the reference scores started in stage 4 (log: ${references_log})"
+        wait "${references_pid}" || { log "Error: scoring the noisy test sets and the oracle bounds failed: see ${references_log}"; exit 1; }
+        references_pid=""
+    fi
     for seed in ${seeds}; do
         for system in ${systems}; do exps+=("$(exp_dir "$(system_name "${system}")" "${seed}")"); done
     done
