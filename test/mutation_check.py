@@ -249,6 +249,18 @@ MUTATIONS = [
         (('key="$(cat "${dec}/decode.done")"$\'\\n\'"oracle_config ${config}"',
           'key="$(cat "${dec}/decode.done")"'),),
         ("test/test_merit_sh_stage_choices.py::test_stage6_scores_again_sets_scored_before_the_oracles",)),
+    Mutation(
+        "run_pl_jobs_obey_omp_threads", "jobs", "utils/run.pl",
+        (("    delete local @ENV{qw(OMP_NUM_THREADS OMP_THREAD_LIMIT)};\n", ""),),
+        ("test/test_run_pl.py",)),
+    Mutation(
+        "stage3_dumps_for_remixed_models", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (("grep -qx 'dynamic_mixing: true' \"${merged}\" && mixes=true", "true"),),
+        ("test/test_merit_sh_dynamic_mixing.py",)),
+    Mutation(
+        "score_caches_filled_with_the_wrong_head", "scoring", "egs/TEMPLATE/merit/merit.sh",
+        (('[ "${system}" = cascade ] && system=se_only  # its enhancer', 'system=ser_only'),),
+        ("test/test_merit_sh_stage_choices.py",)),
 ]
 
 
