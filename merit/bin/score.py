@@ -63,9 +63,6 @@ STAMP_COLUMNS = ("noisy_path", "size", "mtime_ns", "clean_path", "clean_size", "
 CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_NAMES)  # of the noisy cache
 #: The oracle outputs of an SE head (``oracle_outputs``), in table order.
 ORACLES = ("oracle_mask", "oracle_magnitude")
-#: Oracle settings that only ``oracle_mask`` depends on (the mask family); the
-#: magnitude oracle depends on the others (the STFT).
-MASK_SETTINGS = ("mask_domain", "mask_floor")
 SE_TASK = SpeechEnhancement()
 
 
@@ -91,7 +88,7 @@ class Oracle(NamedTuple):
 
     head: str  # its choice of ``se_head`` (a key of SE_TASK.head_classes())
     conf: dict  # its ``se_head_conf``
-    settings: dict  # what its oracle outputs depend on (the head's ``oracle_settings()``)
+    settings: dict  # {oracle: what it depends on} (the head's ``oracle_settings()``)
 
     def build(self):
         """The head, untrained (the oracles need no weights), with one torch thread."""
@@ -99,12 +96,6 @@ class Oracle(NamedTuple):
 
         torch.set_num_threads(1)
         return SE_TASK.head_classes()[self.head](input_size=1, **self.conf)
-
-    def settings_of(self, which: str) -> dict:
-        """The settings that oracle ``which`` depends on."""
-        if which == "oracle_mask":
-            return dict(self.settings)
-        return {k: v for k, v in self.settings.items() if k not in MASK_SETTINGS}
 
     def cache_path(self, noisy_cache: Path) -> Path:
         """Where the oracle metrics are cached beside ``noisy_cache`` (module docstring)."""
@@ -319,7 +310,7 @@ def score_se(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: P
     for which in parts:
         result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_NAMES}
     if oracle is not None:
-        result["oracle_settings"] = {which: oracle.settings_of(which) for which in ORACLES}
+        result["oracle_settings"] = {which: oracle.settings[which] for which in ORACLES}
     return result
 
 

@@ -254,10 +254,13 @@ class MaskSEHead(AbsSEHead):
         ratio = torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), 0.0)
         return ratio.clamp(min=self.mask_floor, max=1.0)
 
-    def oracle_settings(self) -> dict:
-        """What ``oracle_outputs`` depends on: the STFT and the mask family."""
-        return dict(n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length,
-                    window=self.window, mask_domain=self.mask_domain, mask_floor=self.mask_floor)
+    def oracle_settings(self) -> Dict[str, dict]:
+        """What each of ``oracle_outputs`` depends on: both the STFT, the ideal mask also
+        the mask family."""
+        stft = dict(n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length,
+                    window=self.window)
+        return {"oracle_mask": dict(stft, mask_domain=self.mask_domain, mask_floor=self.mask_floor),
+                "oracle_magnitude": stft}
 
     def oracle_outputs(
         self, noisy: torch.Tensor, clean: torch.Tensor, lengths: torch.Tensor
