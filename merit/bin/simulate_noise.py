@@ -30,10 +30,10 @@ from pathlib import Path
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
-from merit.data.audio_io import (SAMPLE_RATE, AudioFileError, list_audio, read_audio,
+from merit.data.audio_io import (SAMPLE_RATE, AudioFileError, read_audio,
                                  read_audio_cached, write_audio)
 from merit.data.datadir import read_kv, write_datadir, write_kv
-from merit.data.noise_mixing import draw_mixture, utterance_rng
+from merit.data.noise_mixing import draw_mixture, load_pool, parse_snrs, utterance_rng
 from merit.utils.job_parts import finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("simulate_noise")
@@ -58,32 +58,6 @@ def get_parser():
     parser.add_argument("--merge", type=str2bool, default=False,
                         help="join the --num_jobs parts into --out_dir")
     return parser
-
-
-def parse_snrs(text: str):
-    try:
-        snrs = [float(s) for s in text.split()]
-    except ValueError:
-        raise ValueError(f"--snrs {text!r}: expected numbers in dB separated by spaces") from None
-    if not snrs:
-        raise ValueError("--snrs is empty")
-    return snrs
-
-
-def load_pool(noise: str) -> dict:
-    """{noise id: path} from an scp file or a directory; an error if empty or broken."""
-    source = Path(noise)
-    if source.is_dir():
-        return {f"{p.parent.name}_{p.stem}": str(p) for p in list_audio(source)}
-    if not source.is_file():
-        raise ValueError(f"{source}: noise pool not found (expected an scp file or a directory)")
-    pool = read_kv(source)
-    if not pool:
-        raise ValueError(f"{source}: noise pool is empty")
-    missing = [path for path in pool.values() if not Path(path).is_file()]
-    if missing:
-        raise ValueError(f"{source}: {len(missing)} noise file(s) missing, e.g. {missing[0]}")
-    return pool
 
 
 def simulate(utts, wav_scp, pool, snrs, audio_dir: Path, seed: int, category: str, desc: str):

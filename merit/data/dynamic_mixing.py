@@ -42,9 +42,8 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
 
-from merit.bin.simulate_noise import load_pool, parse_snrs
 from merit.data.audio_io import read_audio
-from merit.data.noise_mixing import draw_mixture, utterance_rng
+from merit.data.noise_mixing import draw_mixture, load_pool, parse_snrs, utterance_rng
 
 NOISY, CLEAN = "speech", "speech_ref1"
 

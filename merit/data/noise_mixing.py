@@ -9,11 +9,13 @@ dynamic mixing (merit.data.dynamic_mixing).
 import logging
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from merit.data.audio_io import SAMPLE_RATE
+from merit.data.audio_io import SAMPLE_RATE, list_audio
+from merit.data.datadir import read_kv
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +123,29 @@ def draw_mixture(rng: np.random.Generator, clean: np.ndarray, noise_ids: Sequenc
     except ValueError as err:
         raise ValueError(f"with noise {path}: {err}") from err
     return Draw(noise_id=noise_id, snr=snr, mixture=mixture)
+
+
+def parse_snrs(text: str):
+    try:
+        snrs = [float(s) for s in text.split()]
+    except ValueError:
+        raise ValueError(f"--snrs {text!r}: expected numbers in dB separated by spaces") from None
+    if not snrs:
+        raise ValueError("--snrs is empty")
+    return snrs
+
+
+def load_pool(noise: str) -> dict:
+    """{noise id: path} from an scp file or a directory; an error if empty or broken."""
+    source = Path(noise)
+    if source.is_dir():
+        return {f"{p.parent.name}_{p.stem}": str(p) for p in list_audio(source)}
+    if not source.is_file():
+        raise ValueError(f"{source}: noise pool not found (expected an scp file or a directory)")
+    pool = read_kv(source)
+    if not pool:
+        raise ValueError(f"{source}: noise pool is empty")
+    missing = [path for path in pool.values() if not Path(path).is_file()]
+    if missing:
+        raise ValueError(f"{source}: {len(missing)} noise file(s) missing, e.g. {missing[0]}")
+    return pool
