@@ -2,7 +2,8 @@
 # The SE ablation of conf/ablation/README.md: se_only and sparse_merit trained, decoded
 # and scored with each step's config over conf/train.yaml, then one table per metric
 # with a row per system and step (exp/ablation_tables.md). Run from egs/mini_emo/merit
-# after stages 1-3 (./run.sh --stop_stage 3); every run is skipped when already done,
+# after stages 1-2 (./run.sh --stop_stage 2); each step dumps the features its models
+# read (stage 3: the steps on fixed mixtures). Every run is skipped when already done,
 # so a killed ablation is finished by running it again.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ help_message="Usage: $0 [--steps \"${steps}\"] [--systems \"${systems}\"] [--see
 
 for step in ${steps}; do
     [ -f "conf/ablation/${step}.yaml" ] || { echo "$0: conf/ablation/${step}.yaml not found" >&2; exit 2; }
-    ./run.sh --stage 4 --stop_stage 6 --systems "${systems}" --seeds "${seeds}" \
+    ./run.sh --stage 3 --stop_stage 6 --systems "${systems}" --seeds "${seeds}" \
         --parallel_runs "${parallel_runs}" --exp_suffix "_${step}" \
         --train_config "conf/train.yaml conf/ablation/${step}.yaml" --baselines ""
 done
