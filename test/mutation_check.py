@@ -261,6 +261,10 @@ MUTATIONS = [
         "score_caches_filled_with_the_wrong_head", "scoring", "egs/TEMPLATE/merit/merit.sh",
         (('[ "${system}" = cascade ] && system=se_only  # its enhancer', 'system=ser_only'),),
         ("test/test_merit_sh_stage_choices.py",)),
+    Mutation(
+        "joint_score_adds_the_log", "training", "merit/tasks/merit_trainer.py",
+        (("return f1 - math.log(loss_se)", "return f1 + math.log(loss_se)"),),
+        ("test/test_merit_training.py::test_joint_score_is_dev_macro_f1_minus_ln_dev_se_loss",)),
 ]
 
 

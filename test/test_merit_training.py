@@ -1,5 +1,6 @@
 """merit.bin.merit_train: a real ESPnet training, its saved model, and resuming after
 the process was killed in the middle of an epoch."""
+import math
 import re
 import signal
 import subprocess
@@ -117,3 +118,14 @@ def test_reloaded_best_model_reproduces_logged_macro_f1(tiny_model, tiny_data):
     logged = float(re.search(rf"{best_epoch}epoch results: .*\[valid\].*?macro_f1=([0-9.e-]+)",
                              log).group(1))
     assert macro_f1(confusion) == pytest.approx(logged, abs=1e-3)
+
+
+def test_joint_score_is_dev_macro_f1_minus_ln_dev_se_loss(tiny_model):
+    """The logged ``joint_score`` of every epoch, from that epoch's logged dev macro-F1
+    and dev SE loss (logged to 3-4 digits: within their rounding)."""
+    epochs = re.findall(r"(\d+)epoch results: .*\[valid\] (.*)", (tiny_model / "train.log").read_text())
+    assert epochs
+    for epoch, valid in epochs:
+        logged = dict(re.findall(r"(\w+)=([-0-9.e+]+)", valid))
+        expected = float(logged["macro_f1"]) - math.log(float(logged["loss_se"]))
+        assert float(logged["joint_score"]) == pytest.approx(expected, abs=0.02), epoch
