@@ -10,7 +10,8 @@ from recipe_tree import REPO
 
 RECIPE = REPO / "egs" / "mini_emo" / "merit"
 CRITERIA = {"best dev macro-F1": ["valid", "macro_f1", "max"],
-            "lowest dev loss": ["valid", "loss", "min"]}
+            "lowest dev loss": ["valid", "loss", "min"],
+            "highest dev joint score": ["valid", "joint_score", "max"]}
 
 
 def table_rows():

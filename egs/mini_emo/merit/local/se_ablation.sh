@@ -7,7 +7,7 @@
 # so a killed ablation is finished by running it again.
 set -euo pipefail
 
-steps="se0_paper se1_centres se2_joint se3_dynamic se4_magnitude"
+steps="se0_paper se1_centres se2_joint se3_dynamic se4_magnitude se5_joint_score"
 systems="se_only sparse_merit"
 seeds="1 2 3"
 parallel_runs=2
