@@ -253,9 +253,12 @@ class RowCache:
 
 def compute_rows(tasks, nj: int, desc: str, oracle: Optional[Oracle] = None) -> dict:
     """{utt: row} of ``score_utterance`` over ``tasks``, in ``nj`` processes (none if no
-    tasks), each with the head of ``oracle``."""
+    tasks), each with the head of ``oracle`` when a task scores the oracles (building
+    it imports torch: a second or two per process)."""
     if not tasks:
         return {}
+    if not any("oracle" in inputs for *_, inputs in tasks):
+        oracle = None
     with ProcessPoolExecutor(max_workers=max(1, nj), initializer=start_worker,
                              initargs=(oracle,)) as pool:
         return dict(tqdm(pool.map(score_utterance, tasks, chunksize=8), total=len(tasks),

@@ -657,8 +657,9 @@ train_run() {
 
 # Stage 6's reference scores (the noisy input and the oracle bounds of each system's SE
 # head: the same for every system scored on a set) fill their caches in data/<set>/ in
-# the background while stage 4 trains fewer models at once than --nj jobs, on the cores
-# that leaves idle; stage 6 waits for them.
+# the background while stage 4 trains fewer models at once than --nj jobs: with --nj
+# jobs at the lowest priority (nice 19), so that they take the cores training leaves
+# idle, then those decoding leaves idle, then all while stage 6 waits for them.
 references_pid=""
 references_log=${expdir}/score_references${exp_suffix}.log
 trap '[ -z "${references_pid}" ] || { pkill -P "${references_pid}"; kill "${references_pid}"; } 2> /dev/null || true' EXIT
@@ -690,8 +691,8 @@ stage_train() {
     if [ "${nj}" -gt "${at_once}" ] && [ "${stop_stage}" -ge 6 ] && [ "${skip_eval}" != true ] &&
             [ -n "${test_sims// /}" ]; then
         mkdir -p "${expdir}"
-        log "Training takes ${at_once} of --nj ${nj} jobs: stage 6's scores of the noisy test sets and of the oracle bounds are computed meanwhile (log: ${references_log})"
-        score_references $(( nj - at_once )) > "${references_log}" 2>&1 &
+        log "Training takes ${at_once} of --nj ${nj} jobs: stage 6's scores of the noisy test sets and of the oracle bounds are computed meanwhile, at low priority (log: ${references_log})"
+        { renice -n 19 -p "${BASHPID}" > /dev/null; score_references "${nj}"; } > "${references_log}" 2>&1 &
         references_pid=$!
     fi
     log "Training ${#runs[@]} model(s), ${parallel_runs} at a time: ${runs[*]/%/;}"
