@@ -265,6 +265,11 @@ MUTATIONS = [
         "joint_score_adds_the_log", "training", "merit/tasks/merit_trainer.py",
         (("return f1 - math.log(loss_se)", "return f1 + math.log(loss_se)"),),
         ("test/test_merit_training.py::test_joint_score_is_dev_macro_f1_minus_ln_dev_se_loss",)),
+    Mutation(
+        "train_wipes_a_model_whose_inputs_are_gone", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (('if ! missing=$(python3 -m merit.utils.fingerprint --missing "${inputs[@]}"); then',
+          "if false; then"),),
+        ("test/test_merit_sh_dynamic_mixing.py",)),
 ]
 
 

@@ -59,6 +59,21 @@ def test_stage4_mixes_the_train_pool_online_and_retrains_when_it_changes(recipe,
     assert list(trained(calls)) == [EXP]
 
 
+def test_stage4_keeps_a_trained_model_whose_input_files_are_gone(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    pool = with_dynamic_mixing(recipe_dir)
+    res = run_tool(["./merit.sh", *STAGE4], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    kept = sorted(p.name for p in (recipe_dir / EXP).iterdir())
+    (pool / "n1.wav").unlink()  # e.g. the noise corpus moved, or a link now dangles
+    res = run_tool(["./merit.sh", *STAGE4], cwd=recipe_dir, env=env)
+    assert res.returncode == 1
+    assert f"missing: data/noise/train.scp: {pool / 'n1.wav'}" in res.stderr
+    assert "nothing removed" in res.stderr
+    assert sorted(p.name for p in (recipe_dir / EXP).iterdir()) == kept
+    assert len(trained(calls)) == 1
+
+
 def test_stage4_does_not_remix_the_cascade_classifier_of_clean_speech(recipe, run_tool):
     recipe_dir, env, calls = recipe
     with_dynamic_mixing(recipe_dir)

@@ -79,11 +79,38 @@ def fingerprint(path) -> str:
     return digest.hexdigest()[:16]
 
 
+def missing_listed(path) -> list:
+    """The files that the ``*.scp`` files of ``path`` (a directory, or one scp file)
+    list and that do not exist; an absent ``path`` lists nothing."""
+    path = Path(path)
+    scps = [path] if path.is_file() else sorted(path.glob("*.scp")) if path.is_dir() else []
+    missing = []
+    for scp in scps:
+        if scp.suffix != ".scp":
+            continue
+        for line in scp.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2 and stat_line(parts[1]).endswith(" missing"):
+                missing.append(f"{scp}: {parts[1].strip()}")
+    return missing
+
+
 def main(argv=None) -> int:
-    paths = sys.argv[1:] if argv is None else argv
+    """Print each PATH's fingerprint; with ``--missing``, print the files its scp files
+    list that do not exist instead, and exit 1 if there are any."""
+    paths = sys.argv[1:] if argv is None else list(argv)
+    check = bool(paths) and paths[0] == "--missing"
+    paths = paths[1:] if check else paths
     if not paths:
-        print("usage: python -m merit.utils.fingerprint PATH...", file=sys.stderr)
+        print("usage: python -m merit.utils.fingerprint [--missing] PATH...", file=sys.stderr)
         return 2
+    if check:
+        missing = [m for path in paths for m in missing_listed(path)]
+        for line in missing[:5]:
+            print(f"missing: {line}")
+        if len(missing) > 5:
+            print(f"missing: ... {len(missing) - 5} more")
+        return 1 if missing else 0
     for path in paths:
         print(path, fingerprint(path))
     return 0

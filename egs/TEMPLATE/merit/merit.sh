@@ -507,6 +507,15 @@ train_model() {
     # Same settings, other inputs (e.g. stage 2 re-simulated with another --sim_seed): the
     # checkpoints and decodes belong to the old data, so training starts again from scratch.
     if [ -f "${exp}/train.key" ] && [ "$(cat "${exp}/train.key")" != "${key}" ]; then
+        # Files gone from under an input (a moved corpus, a dangling link) are an error,
+        # not a reason to remove a trained model.
+        local missing
+        if ! missing=$(python3 -m merit.utils.fingerprint --missing "${inputs[@]}"); then
+            log "Error: ${exp}: inputs $(changed_since "${exp}/train.key" "${key}"), because files they list are gone:"
+            log "${missing}"
+            log "       nothing removed: restore the files, or remove ${exp} to train it again"
+            exit 1
+        fi
         log "Training ${exp}: inputs $(changed_since "${exp}/train.key" "${key}");"
         log "       removing its checkpoints and decodes and training it again from scratch"
         find "${exp}" -mindepth 1 -maxdepth 1 ! -name train_config.yaml -exec rm -rf {} +
