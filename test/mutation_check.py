@@ -270,6 +270,11 @@ MUTATIONS = [
         (('if ! missing=$(python3 -m merit.utils.fingerprint --missing "${inputs[@]}"); then',
           "if false; then"),),
         ("test/test_merit_sh_dynamic_mixing.py",)),
+    Mutation(
+        "stoi_resample_cache_by_length", "scoring", "merit/metrics/se.py",
+        (("key = (hashlib.sha1(signal.tobytes()).digest(), signal.shape[0], fs, rate)",
+          "key = (signal.shape[0], fs, rate)"),),
+        ("test/test_metrics_se.py",)),
 ]
 
 

@@ -104,9 +104,10 @@ def test_stage6_scores_each_decode_against_its_noisy_test_set(recipe, run_tool):
     res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "6", *SETS_OPTIONS],
                    cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
-    scored = sorted((option_values(args, "--data_dir"), option_values(args, "--decode_dir"))
-                    for args in recorded_calls(calls, "merit.bin.score"))
-    assert scored == sorted(([f"data/{s}"], [f"{EXP}/decode_{s}"]) for s in NOISY_TEST_SETS)
+    (args,) = recorded_calls(calls, "merit.bin.score")  # one process for every set
+    assert list(zip(option_values(args, "--data_dir"), option_values(args, "--decode_dir"),
+                    option_values(args, "--noisy_cache"))) == [
+        (f"data/{s}", f"{EXP}/decode_{s}", f"data/{s}/noisy_se_scores.tsv") for s in NOISY_TEST_SETS]
     assert [args[-1] for args in recorded_calls(calls, "merit.bin.results_md")] == [EXP]
     for args in recorded_calls(calls, "merit.bin.score"):  # the oracles of its own SE head
         assert option_values(args, "--oracle_config") == [f"{EXP}/config.yaml"]
@@ -133,7 +134,7 @@ def test_stage6_scores_a_cascade_with_the_oracles_of_its_enhancer(recipe, run_to
                     "--systems", "cascade"], cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
     scored = recorded_calls(calls, "merit.bin.score")
-    assert sorted(option_values(args, "--decode_dir")[0] for args in scored) == \
+    assert sorted(d for args in scored for d in option_values(args, "--decode_dir")) == \
         sorted(f"{cascade}/decode_{s}" for s in NOISY_TEST_SETS)
     assert all(option_values(args, "--oracle_config") == [f"{enhancer}/config.yaml"]
                for args in scored)
@@ -148,7 +149,8 @@ def test_stage6_scores_again_sets_scored_before_the_oracles(recipe, run_tool):
     for _ in range(2):
         res = run_tool(command, cwd=recipe_dir, env=env)
         assert res.returncode == 0, res.stderr
-    assert len(recorded_calls(calls, "merit.bin.score")) == len(NOISY_TEST_SETS)  # first run only
+    (args,) = recorded_calls(calls, "merit.bin.score")  # first run only
+    assert len(option_values(args, "--decode_dir")) == len(NOISY_TEST_SETS)
     assert "every set already scored, skipped" in res.stderr
 
 
@@ -244,13 +246,12 @@ def test_stage4_fills_stage6s_caches_on_the_jobs_training_leaves_idle(recipe, ru
     if not fills:
         assert filled == [] and "computed meanwhile" not in res.stderr
         return
-    assert sorted(option_values(args, "--data_dir")[0] for args in filled) == \
-        sorted(f"data/{s}" for s in NOISY_TEST_SETS)
-    for args in filled:
-        data_dir = option_values(args, "--data_dir")[0]
-        assert option_values(args, "--noisy_cache") == [f"{data_dir}/noisy_se_scores.tsv"]
-        assert option_values(args, "--nj") == ["2"]  # all, at low priority
-        assert option_values(args, "--oracle_config")[0].endswith("/sparse_merit.yaml")
+    (args,) = filled  # one process for every set
+    assert option_values(args, "--data_dir") == [f"data/{s}" for s in NOISY_TEST_SETS]
+    assert option_values(args, "--noisy_cache") == [f"data/{s}/noisy_se_scores.tsv"
+                                                    for s in NOISY_TEST_SETS]
+    assert option_values(args, "--nj") == ["2"]  # all, at low priority
+    assert option_values(args, "--oracle_config")[0].endswith("/sparse_merit.yaml")
     # stage 6 waited for them: every set is scored after every cache is filled
     assert scores.index(filled[-1]) < min(scores.index(args) for args in scores
                                           if option_values(args, "--decode_dir"))

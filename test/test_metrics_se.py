@@ -151,3 +151,18 @@ def test_se_scores_holds_every_declared_metric(speech):
     scores = se_scores(speech, 0.5 * speech)
     assert list(scores) == [metric.name for metric in SE_METRICS]
     assert scores["lsd"] == log_spectral_distance(speech, 0.5 * speech)
+
+
+def test_stoi_equals_pystoi_whatever_was_scored_before(speech):
+    """Each signal is resampled once and reused (merit.metrics.se._resampled): every
+    STOI and ESTOI must still be pystoi's own on the signals given, also for a signal
+    of the same length as one seen before, and after the kept ones are evicted."""
+    from pystoi import stoi as pystoi_stoi
+
+    clean = speech[:32000]
+    estimates = [add_white_noise(clean, snr, seed)[0] for seed, snr in enumerate((-5, 0, 5, 10) * 3)]
+    for estimate in estimates + estimates[:2]:
+        for extended in (False, True):
+            expected = pystoi_stoi(clean, estimate, 16000, extended=extended)
+            # (numpy's sums may differ in the last bit with the arrays' alignment)
+            assert stoi(clean, estimate, extended=extended) == pytest.approx(expected, rel=1e-12)

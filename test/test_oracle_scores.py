@@ -2,6 +2,7 @@
 against an STFT / ideal mask / overlap-add written out here in numpy (independent of
 merit.models.se_head), their cache beside the noisy-input one, and the table rows."""
 import json
+import shutil
 import os
 
 import numpy as np
@@ -340,3 +341,26 @@ def test_tables_show_the_oracle_rows_after_noisy(tree, capsys):
     assert f"| {SET} | oracle_mask | " in text and f"| {SET} | oracle_magnitude | " in text
     assert "- `oracle_mask`: n_fft=400, win_length=400, hop_length=160, window=hamming, " \
            "mask_domain=log1p, mask_floor=0.0" in text
+
+
+def test_one_process_scores_several_sets_as_one_call_each(tree, capsys, tmp_path):
+    """Repeated --data_dir/--decode_dir/--noisy_cache (stage 6 scores a run's sets in one
+    process) give each set what a call of its own gives."""
+    alone, _, _ = run_score(capsys, tree, "log1p_sys")
+    second = tmp_path / "data" / "second"
+    shutil.copytree(tree["data"], second, ignore=shutil.ignore_patterns("*.tsv"))
+    decode, config = tree["systems"]["log1p_sys"]
+    other = decode.parent / "decode_second"
+    shutil.copytree(decode, other, ignore=shutil.ignore_patterns("scores.json", "*.tsv"))
+    argv = ["--nj", "1", "--oracle_config", str(config)]
+    for data, dec in ((tree["data"], decode), (second, other)):
+        argv += ["--data_dir", str(data), "--decode_dir", str(dec),
+                 "--noisy_cache", str(data / "noisy_se_scores.tsv")]
+    assert score.main(argv) == 0
+    for dec in (decode, other):
+        together = json.loads((dec / "scores.json").read_text())
+        assert together["se"].keys() == alone["se"].keys()
+        for which in ("noisy", "enhanced") + score.ORACLES:
+            assert together["se"][which] == pytest.approx(alone["se"][which], rel=1e-12), which
+    with pytest.raises(SystemExit):  # a decode dir for each set, or none
+        score.main(argv[:-2] + ["--data_dir", str(second)])

@@ -69,14 +69,16 @@ SE_TASK = SpeechEnhancement()
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", required=True, help="noisy set: wav.scp, spk1.scp, utt2emo")
-    parser.add_argument("--decode_dir", default=None,
-                        help="enhanced.scp and/or utt2emo_hyp; without it only the caches of "
-                        "--noisy_cache are filled")
+    parser.add_argument("--data_dir", required=True, action="append",
+                        help="noisy set: wav.scp, spk1.scp, utt2emo; repeatable (one process "
+                        "scores several sets)")
+    parser.add_argument("--decode_dir", action="append", default=None,
+                        help="enhanced.scp and/or utt2emo_hyp, one per --data_dir; without it "
+                        "only the caches of --noisy_cache are filled")
     parser.add_argument("--nj", type=int, default=1, help="parallel processes for SE metrics")
-    parser.add_argument("--noisy_cache", type=Path, default=None,
-                        help="TSV of the noisy-input SE metrics of this set, reused and updated; "
-                        "the oracle metrics are cached beside it")
+    parser.add_argument("--noisy_cache", type=Path, action="append", default=None,
+                        help="TSV of the noisy-input SE metrics of each set (one per --data_dir), "
+                        "reused and updated; the oracle metrics are cached beside it")
     parser.add_argument("--oracle_config", type=Path, default=None,
                         help="config.yaml of the model whose SE head made the enhanced output: "
                         "score that head's oracle bounds too")
@@ -341,35 +343,25 @@ def summary_of(values: dict, metrics) -> list:
             for m in metrics if m.in_tables]
 
 
-def main(argv=None):
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    if args.decode_dir is None and args.noisy_cache is None:
-        parser.error("without --decode_dir give --noisy_cache: the caches are what is filled")
-    data_dir = Path(args.data_dir)
-    decode_dir = Path(args.decode_dir) if args.decode_dir is not None else None
+def score_set(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: Optional[Path],
+              oracle: Optional[Oracle]) -> None:
+    """Score one set into ``decode_dir`` (None: fill the caches only); ValueError on bad
+    input."""
     missing = [str(p) for p in (data_dir / "wav.scp", data_dir / "spk1.scp", decode_dir)
                if p is not None and not p.exists()]
     if missing:
-        print(f"score: error: missing {', '.join(missing)} (run stages 2 and 5 first)",
-              file=sys.stderr)
-        return 1
+        raise ValueError(f"missing {', '.join(missing)} (run stages 2 and 5 first)")
+    if decode_dir is None:  # only the caches (module docstring)
+        score_se(data_dir, None, nj, noisy_cache, oracle)
+        return
     scores = {"set": data_dir.name, "decode_dir": str(decode_dir)}
     for name in ("utt2snr", "utt2category"):
         values = set(read_kv(data_dir / name).values()) if (data_dir / name).is_file() else set()
         if len(values) == 1:
             scores[{"utt2snr": "snr_db", "utt2category": "condition"}[name]] = values.pop()
-    try:
-        oracle = load_oracle(args.oracle_config) if args.oracle_config is not None else None
-        if decode_dir is None:  # only the caches (module docstring)
-            score_se(data_dir, None, args.nj, args.noisy_cache, oracle)
-            return 0
-        if (decode_dir / "utt2emo_hyp").is_file():
-            scores["ser"] = score_ser(data_dir, decode_dir)
-        scores["se"] = score_se(data_dir, decode_dir, args.nj, args.noisy_cache, oracle)
-    except ValueError as err:
-        print(f"score: error: {err}", file=sys.stderr)
-        return 1
+    if (decode_dir / "utt2emo_hyp").is_file():
+        scores["ser"] = score_ser(data_dir, decode_dir)
+    scores["se"] = score_se(data_dir, decode_dir, nj, noisy_cache, oracle)
     write_atomic(decode_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
     summary = []
     if "ser" in scores:
@@ -378,6 +370,25 @@ def main(argv=None):
         if which in scores["se"]:
             summary.append(f"{which}: " + ", ".join(summary_of(scores["se"][which], SE_METRICS)))
     print(f"score: {decode_dir}: " + "; ".join(summary), file=sys.stderr)
+
+
+def main(argv=None):
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    data_dirs = [Path(d) for d in args.data_dir]
+    decode_dirs = [Path(d) for d in args.decode_dir] if args.decode_dir else [None] * len(data_dirs)
+    caches = args.noisy_cache or [None] * len(data_dirs)
+    if not len(data_dirs) == len(decode_dirs) == len(caches):
+        parser.error("give one --decode_dir and one --noisy_cache (when given) per --data_dir")
+    if args.decode_dir is None and args.noisy_cache is None:
+        parser.error("without --decode_dir give --noisy_cache: the caches are what is filled")
+    try:
+        oracle = load_oracle(args.oracle_config) if args.oracle_config is not None else None
+        for data_dir, decode_dir, cache in zip(data_dirs, decode_dirs, caches):
+            score_set(data_dir, decode_dir, args.nj, cache, oracle)
+    except ValueError as err:
+        print(f"score: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,6 +19,7 @@ Scores:
 decimals, function): scoring, ``RESULTS.md`` and ``make_tables`` loop over it, so a
 new metric is a function and one entry here.
 """
+import hashlib
 from functools import partial
 from typing import Dict
 
@@ -190,8 +191,9 @@ def pesq_wb(clean, estimate, fs: int = 16000) -> float:
 def stoi(clean, estimate, fs: int = 16000, extended: bool = False) -> float:
     """Short-time objective intelligibility (Taal et al., 2011) with ``pystoi``.
 
-    ``extended=True`` gives ESTOI (Jensen & Taal, 2016).  ``pystoi`` resamples to
-    10 kHz and removes silent frames itself; identical signals score 1.0.  For signals
+    ``extended=True`` gives ESTOI (Jensen & Taal, 2016).  The signals are resampled to
+    pystoi's 10 kHz with pystoi's own resampler, each distinct signal once (``_resampled``),
+    then ``pystoi`` removes silent frames; identical signals score 1.0.  For signals
     too short for its analysis (< ~30 frames of 256 samples at 10 kHz after silence
     removal) ``pystoi`` warns and returns 1e-5.
 
@@ -206,8 +208,32 @@ def stoi(clean, estimate, fs: int = 16000, extended: bool = False) -> float:
     """
     ref, est = _as_pair(clean, estimate)
     from pystoi import stoi as _pystoi
+    from pystoi.stoi import FS as STOI_RATE
 
-    return float(_pystoi(ref, est, int(fs), extended=extended))
+    return float(_pystoi(_resampled(ref, int(fs), STOI_RATE), _resampled(est, int(fs), STOI_RATE),
+                         STOI_RATE, extended=extended))
+
+
+#: The last few signals resampled to pystoi's rate, by content: scoring one utterance
+#: asks for the same clean signal in STOI and ESTOI of every scored signal, and for
+#: each estimate twice.
+_RESAMPLED: Dict[tuple, np.ndarray] = {}
+_RESAMPLED_KEPT = 8
+
+
+def _resampled(signal: np.ndarray, fs: int, rate: int) -> np.ndarray:
+    """``signal`` at ``rate`` Hz, resampled as pystoi resamples (``resample_oct``), once
+    per distinct signal among the last few."""
+    if fs == rate:
+        return signal
+    key = (hashlib.sha1(signal.tobytes()).digest(), signal.shape[0], fs, rate)
+    if key not in _RESAMPLED:
+        from pystoi.utils import resample_oct
+
+        if len(_RESAMPLED) >= _RESAMPLED_KEPT:
+            _RESAMPLED.pop(next(iter(_RESAMPLED)))
+        _RESAMPLED[key] = resample_oct(signal, rate, fs)
+    return _RESAMPLED[key]
 
 
 def log_spectral_distance(reference, estimate, fs: int = 16000, frame_ms: float = 32,

@@ -684,11 +684,12 @@ score_references() {
             --out "${tmp}/${system}.yaml"
         configs+=("${tmp}/${system}.yaml")
     done
+    local sets=()
     for dset in ${test_sims}; do
-        for config in "${configs[@]}"; do
-            python3 -m merit.bin.score --data_dir "data/${dset}" --nj "${jobs}" \
-                --noisy_cache "data/${dset}/noisy_se_scores.tsv" --oracle_config "${config}"
-        done
+        sets+=(--data_dir "data/${dset}" --noisy_cache "data/${dset}/noisy_se_scores.tsv")
+    done
+    for config in "${configs[@]}"; do
+        python3 -m merit.bin.score "${sets[@]}" --nj "${jobs}" --oracle_config "${config}"
     done
     rm -rf "${tmp}"
 }
@@ -764,7 +765,7 @@ stage_decode() {
 # made their enhanced output (a cascade's: its enhancer's; none without an SE head),
 # its plots and RESULTS.md
 score_run() {
-    local exp=$1 dset dec key config=$1/config.yaml changed=false
+    local exp=$1 dset dec key config=$1/config.yaml opts=() todo=() keys=() i
     if [ -f "${exp}/components" ]; then  # a cascade (cascade_run)
         config=$(sed -n 's/^enhancer: //p' "${exp}/components")/config.yaml
     fi
@@ -773,13 +774,18 @@ score_run() {
         [ -f "${dec}/decode.done" ] || { log "Error: ${dec} is not decoded (run stage 5)"; exit 1; }
         key="$(cat "${dec}/decode.done")"$'\n'"oracle_config ${config}"
         done_with "${dec}/score.done" "${key}" && continue
-        python3 -m merit.bin.score --data_dir "data/${dset}" --decode_dir "${dec}" \
-            --nj "${run_nj}" --noisy_cache "data/${dset}/noisy_se_scores.tsv" \
-            --oracle_config "${config}"
-        mark_done "${dec}/score.done" "${key}"
-        changed=true
+        opts+=(--data_dir "data/${dset}" --decode_dir "${dec}"
+               --noisy_cache "data/${dset}/noisy_se_scores.tsv")
+        todo+=("${dec}")
+        keys+=("${key}")
     done
-    if [ "${changed}" = false ] && [ -f "${exp}/RESULTS.md" ]; then
+    if [ ${#todo[@]} -gt 0 ]; then  # one process for the sets: it starts once
+        python3 -m merit.bin.score "${opts[@]}" --nj "${run_nj}" --oracle_config "${config}"
+        for i in "${!todo[@]}"; do
+            mark_done "${todo[i]}/score.done" "${keys[i]}"
+        done
+    fi
+    if [ ${#todo[@]} -eq 0 ] && [ -f "${exp}/RESULTS.md" ]; then
         log "Scoring ${exp}: every set already scored, skipped"
         return 0
     fi
