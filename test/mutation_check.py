@@ -255,7 +255,7 @@ MUTATIONS = [
         ("test/test_run_pl.py",)),
     Mutation(
         "stage3_dumps_for_remixed_models", "stale", "egs/TEMPLATE/merit/merit.sh",
-        (("grep -qx 'dynamic_mixing: true' \"${merged}\" && mixes=true", "true"),),
+        (("grep -qx 'dynamic_mixing: true' \"${merged}\" || status=1", "true"),),
         ("test/test_merit_sh_dynamic_mixing.py",)),
     Mutation(
         "score_caches_filled_with_the_wrong_head", "scoring", "egs/TEMPLATE/merit/merit.sh",

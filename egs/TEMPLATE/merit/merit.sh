@@ -355,29 +355,37 @@ stage_noise_simulation() {
         done
     done
 }
-# mixes_online <system>: whether stage 4 trains <system> with dynamic mixing (its config
-# merged as train_model merges it), so that it reads no dumped features
-mixes_online() {
-    local merged
-    merged=$(mktemp)
+# compose_system <system> <out> [--set key=value ...]: --train_config merged with the
+# system's file, as stage 4 trains it
+compose_system() {
+    local system=$1 out=$2
+    shift 2
     # shellcheck disable=SC2086  # --train_config may list several files
-    python3 -m merit.bin.compose_config ${train_config} "${system_confs}/$1.yaml" --out "${merged}"
-    local mixes=false
-    grep -qx 'dynamic_mixing: true' "${merged}" && mixes=true
+    python3 -m merit.bin.compose_config ${train_config} "${system_confs}/${system}.yaml" "$@" \
+        --out "${out}"
+}
+
+# mixes_online <system>: whether stage 4 trains <system> with dynamic mixing, so that it
+# reads no dumped features
+mixes_online() {
+    local merged status=0
+    merged=$(mktemp)
+    compose_system "$1" "${merged}"
+    grep -qx 'dynamic_mixing: true' "${merged}" || status=1
     rm -f "${merged}"
-    [ "${mixes}" = true ]
+    return "${status}"
 }
 
 stage_dump_ssl() {
-    local dset pairs=() model seed readers=()
+    local dset pairs=() model seed reads_dumps=false
     # The noisy sets are dumped for the models that read them: those trained on stage 2's
     # fixed mixtures (a dynamically mixed one computes its features, in training and in
     # decoding). A cascade's classifier learns from clean or enhanced speech, never re-mixed.
     while read -r model seed; do
         case "${model}" in *_clean|*_enhanced) continue ;; esac
-        mixes_online "${model}" || readers+=("${model}")
+        mixes_online "${model}" || reads_dumps=true
     done < <(matrix_models train | awk '!seen[$1]++')
-    if [ ${#readers[@]} -gt 0 ]; then
+    if [ "${reads_dumps}" = true ]; then
         for dset in ${train_sim} ${valid_sim} ${test_sims}; do
             pairs+=("data/${dset}" "${feats_dir}/${dset}")
         done
@@ -458,9 +466,7 @@ train_model() {
     mkdir -p "${exp}"
     local sets=(--set "seed=${seed}")
     [ -n "${emotion_classes}" ] && sets+=(--set "emotion_classes=${emotion_classes}")
-    # shellcheck disable=SC2086  # --train_config may list several files
-    python3 -m merit.bin.compose_config ${train_config} "${system_confs}/${system}.yaml" \
-        "${sets[@]}" --out "${exp}/train_config.yaml.new"
+    compose_system "${system}" "${exp}/train_config.yaml.new" "${sets[@]}"
     # dynamic_mixing: true re-mixes the training speech with the train noise pool, so the
     # run reads no dumped features (frontend_args and data_args see this ssl_mode) and the
     # pool is one of its inputs. Clean or enhanced training speech is no mixture to redo.
@@ -679,9 +685,7 @@ score_references() {
     tmp=$(mktemp -d)
     for system in ${systems}; do
         [ "${system}" = cascade ] && system=se_only  # its enhancer
-        # shellcheck disable=SC2086  # --train_config may list several files
-        python3 -m merit.bin.compose_config ${train_config} "${system_confs}/${system}.yaml" \
-            --out "${tmp}/${system}.yaml"
+        compose_system "${system}" "${tmp}/${system}.yaml"
         configs+=("${tmp}/${system}.yaml")
     done
     local sets=()
