@@ -309,7 +309,7 @@ def score_se(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: P
     columns = [f"{which}_{m}" for which in parts for m in SE_NAMES]
     if decode_dir is not None:
         lines = ["utt\t" + "\t".join(columns)]
-        lines += [utt + "\t" + "\t".join(f"{rows[utt][c]:.4f}" for c in columns) for utt in utts]
+        lines += [utt + "\t" + "\t".join(repr(rows[utt][c]) for c in columns) for utt in utts]
         write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
     result = {"count": len(utts)}
     for which in parts:
