@@ -24,7 +24,7 @@ CONFIG = {
     "optim": "adamw", "optim_conf": {"lr": 0.002},
     "batch_type": "unsorted", "batch_size": 2, "num_workers": 0, "seed": 1,  # 3 steps per epoch
     "best_model_criterion": [["valid", "macro_f1", "max"]], "keep_nbest_models": 1,
-    "num_att_plot": 0, "use_tensorboard": False,
+    "num_att_plot": 0, "use_tensorboard": True,
 }
 
 
