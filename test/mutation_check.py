@@ -110,14 +110,10 @@ MUTATIONS = [
         ("test/test_metrics_se.py",)),
     Mutation(
         "significance_one_sided", "significance", "merit/metrics/significance.py",
-        (("observed = abs(float(metric(ref, a)) - float(metric(ref, b)))",
-          "observed = float(metric(ref, a)) - float(metric(ref, b))"),
-         ("difference = np.abs(np.asarray(metric(ref, shuffled_a), dtype=np.float64)\n"
-          "                                - np.asarray(metric(ref, shuffled_b), dtype=np.float64))",
-          "difference = (np.asarray(metric(ref, shuffled_a), dtype=np.float64)\n"
-          "                                - np.asarray(metric(ref, shuffled_b), dtype=np.float64))"),
-         ("difference = np.array([abs(float(metric(ref, x)) - float(metric(ref, y)))",
-          "difference = np.array([(float(metric(ref, x)) - float(metric(ref, y)))")),
+        (("observed = abs(float(score(a[None, :])[0]) - float(score(b[None, :])[0]))",
+          "observed = float(score(a[None, :])[0]) - float(score(b[None, :])[0])"),
+         ("difference = np.abs(score(shuffled_a) - score(shuffled_b))",
+          "difference = score(shuffled_a) - score(shuffled_b)")),
         ("test/test_significance.py",)),
     Mutation(
         "tables_relative_to_wrong_system", "tables", "merit/bin/make_tables.py",
@@ -127,6 +123,26 @@ MUTATIONS = [
         "tables_std_ddof0", "tables", "merit/bin/make_tables.py",
         (("np.std(values, ddof=1)", "np.std(values)"),),
         ("test/test_make_tables.py",)),
+    Mutation(
+        "tables_test_first_seed_only", "tables", "merit/bin/make_tables.py",
+        (("pairs = [p for p in pairs if name in p[1] and name in p[2]]",
+          "pairs = [p for p in pairs if name in p[1] and name in p[2]][:1]"),),
+        ("test/test_make_tables.py",)),
+    Mutation(
+        "tables_abs_delta_swapped", "tables", "merit/bin/make_tables.py",
+        (("difference = np.mean(mine) - np.mean(theirs)",
+          "difference = np.mean(theirs) - np.mean(mine)"),),
+        ("test/test_make_tables.py",)),
+    Mutation(
+        "significance_holm_not_monotone", "significance", "merit/metrics/significance.py",
+        (("stepped = np.maximum.accumulate((m - np.arange(m)) * p[made][order])",
+          "stepped = (m - np.arange(m)) * p[made][order]"),),
+        ("test/test_significance.py",)),
+    Mutation(
+        "significance_wilcoxon_pools_seeds", "significance", "merit/metrics/significance.py",
+        (("return wilcoxon_signed_rank(mean_a, mean_b)",
+          "return wilcoxon_signed_rank(np.where(both, a, np.nan), np.where(both, b, np.nan))"),),
+        ("test/test_significance.py",)),
     Mutation(
         "noise_snr_off_by_1db", "noise_mixing", "merit/data/noise_mixing.py",
         (("10.0 ** (snr_db / 10.0)", "10.0 ** ((snr_db + 1) / 10.0)"),),

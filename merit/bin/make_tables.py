@@ -1,26 +1,43 @@
 """Paper tables comparing systems over test SNR × condition, with significance marks.
 
-    python -m merit.bin.make_tables exp/* [--baseline NAME ...] [--format markdown|latex]
+    python -m merit.bin.make_tables exp/* [--baseline NAME ...] [--metrics NAME,...]
+        [--delta abs|rel|both] [--correction holm|none] [--format markdown|latex]
 
 Reads ``<exp>/decode_<set>/scores.json`` (and ``per_utt_ser.tsv`` / ``per_utt_se.tsv``
-for the significance tests).  Prints one table per metric marked ``in_tables`` in its
-task's declaration (``merit.tasks.task_specs``): SER macro-F1 and the SSNR, PESQ and STOI
-of the enhanced output. The SE tables also get a "noisy" reference row and, where the
-scores hold them (``merit.bin.score --oracle_config``), the oracle bounds right after
-it: ``oracle_mask`` and ``oracle_magnitude``, one row per distinct oracle setting among
-the runs, labelled with the settings that differ (e.g. ``oracle_mask (log1p)`` and
+for the significance tests).  Prints one table per metric chosen with ``--metrics``
+(any metric a task declares in ``merit.tasks.task_specs``; by default those marked
+``in_tables``: SER macro-F1 and the SSNR, PESQ and STOI of the enhanced output) and
+test split: sets are named ``<test>_snr<N>_<condition>``, and when several tests are
+scored (``test1_…``, ``test2_…``) each gets its own table (``SSNR (dB), test1``) with
+that split's sets as columns, sorted by condition, then SNR.  A metric that no run has
+gives a table of dashes.
+
+The SE tables also get reference rows: ``noisy`` (the input), ``clean`` where the scores
+hold the clean reference's value (a non-intrusive metric such as DNSMOS) and, where the
+scores hold them (``merit.bin.score --oracle_config``), the oracle bounds:
+``oracle_mask`` and ``oracle_magnitude``, one row per distinct oracle setting among the
+runs, labelled with the settings that differ (e.g. ``oracle_mask (log1p)`` and
 ``oracle_mask (magnitude)`` for systems with different mask domains).
 Rows are systems; exp dirs named ``<system>_seed<N>`` are runs of ``<system>`` and are
-shown as mean ± std over seeds (ddof=1).  Columns are sets sorted by condition, then SNR.
+shown as mean ± std over seeds (ddof=1).
 
-With ``--baseline NAME`` every other system gets a row ``<system> vs. NAME`` holding the
-relative change ``(system − baseline) / |baseline| × 100`` in %, marked ``*`` when the
-paired test over utterances gives p < 0.05: approximate randomization on macro-F1 for SER,
-Wilcoxon signed-rank on the per-utterance metric for SE.  For multi-seed systems the test
-uses the first seed (lowest N); a footnote says so.
+With ``--baseline NAME`` every other system gets a row ``<system> vs. NAME``: the
+difference of the means over seeds, absolute in the metric's unit (``+0.42 dB``),
+relative to ``|baseline|`` in % (``+12.0 %``) or both (``+0.42 dB (+12.0 %)``);
+``--delta`` picks one for every table, by default both for metrics in dB (a relative
+change of a value near 0 dB explodes and flips sign) and relative for the others.  A
+``*`` marks p < 0.05 in a paired test that uses every seed: seed k of one system is
+paired with seed k of the other (common seeds only; a single run without a seed number
+pairs with every seed).  SER (``paired_test`` ``randomization``): approximate
+randomization of the metric's mean over the paired seeds, each trial swapping the two
+systems' outputs per (utterance, seed).  SE (``wilcoxon``): Wilcoxon signed-rank over
+utterances of each utterance's metric averaged over the paired seeds.  The p-values of
+one table (its sets × compared pairs) are Holm–Bonferroni adjusted (``--correction
+none`` to leave them).  Footnotes say all of this under the tables.
 """
 import argparse
 import csv
+import functools
 import json
 import re
 import sys
@@ -28,15 +45,43 @@ from pathlib import Path
 
 import numpy as np
 
-from merit.metrics.significance import (approximate_randomization, macro_f1_metric,
-                                        significance_mark, wilcoxon_signed_rank)
+from merit.metrics.significance import (approximate_randomization, confusion_metric, holm,
+                                        significance_mark, wilcoxon_over_seeds)
 from merit.tasks.task_specs import REPORTED
 
-#: (task, metric) of the printed tables: every metric marked ``in_tables``.
-TABLES = [(task, metric) for task in REPORTED for metric in task.metrics if metric.in_tables]
+#: ``{name: (task, metric)}`` of every metric the tasks declare, in table order.
+METRICS = {metric.name: (task, metric) for task in REPORTED for metric in task.metrics}
+#: The metrics tabled without ``--metrics``: those marked ``in_tables``.
+DEFAULT_METRICS = [name for name, (_, metric) in METRICS.items() if metric.in_tables]
 DASH = "–"
 SET_RE = re.compile(r"^(?P<test>.*)_snr(?P<snr>-?\d+(?:\.\d+)?)_(?P<cond>[^_]+)$")
 SEED_RE = re.compile(r"^(?P<system>.+)_seed(?P<seed>\d+)$")
+#: What each ``paired_test`` is, for the footnotes (``{trials}`` filled in).
+TEST_NOTES = {
+    "randomization": "approximate randomization ({trials} trials) of the difference of the "
+                     "metric's means over the paired seeds; each trial swaps the two "
+                     "systems' outputs of an utterance in a seed with probability 1/2, "
+                     "independently per (utterance, seed)",
+    "wilcoxon": "Wilcoxon signed-rank over the utterances, of each utterance's metric "
+                "averaged over the paired seeds (one sample per utterance)",
+}
+#: What each ``--delta`` shows, for the footnotes.
+DELTA_NOTES = {
+    "abs": "the difference of the means over seeds, system − baseline, in the metric's unit",
+    "rel": "the relative change of the means over seeds, (system − baseline) / |baseline|, "
+           "in %",
+    "both": "the difference of the means over seeds, system − baseline, in the metric's "
+            "unit, and (in brackets) as % of |baseline|",
+}
+
+
+class MetricsChoice(argparse.Action):
+    """``--metrics a,b --metrics c``: the names in order, once each."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        names = list(getattr(namespace, self.dest) or [])
+        names += [n.strip() for n in values.split(",") if n.strip() and n.strip() not in names]
+        setattr(namespace, self.dest, names)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -45,6 +90,16 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("exp_dirs", nargs="*", help="experiment dirs, e.g. exp/*")
     parser.add_argument("--baseline", action="append", default=[],
                         help="system to compare the others with (repeatable)")
+    parser.add_argument("--metrics", action=MetricsChoice, default=None,
+                        help="tables to print, by metric name, comma-separated or repeated "
+                             f"(choices: {', '.join(METRICS)}; default: "
+                             f"{','.join(DEFAULT_METRICS)})")
+    parser.add_argument("--delta", choices=["abs", "rel", "both"], default=None,
+                        help="the 'vs.' rows: absolute difference, relative change in %% "
+                             "or both (default: both for metrics in dB, rel for the others)")
+    parser.add_argument("--correction", choices=["holm", "none"], default="holm",
+                        help="multiple-comparison correction over the tests of one table "
+                             "(default: %(default)s)")
     parser.add_argument("--format", choices=["markdown", "latex"], default="markdown")
     parser.add_argument("--trials", type=int, default=10000,
                         help="approximate randomization trials (SER significance)")
@@ -61,9 +116,13 @@ def set_key(scores: dict, name: str) -> tuple:
 
 
 def load_runs(exp_dirs) -> dict:
-    """``{system: [run, ...]}`` (seeds in ascending order); a run is ``{set: (scores, dir)}``.
+    """``{system: {seed: run}}`` (seeds ascending, None for a dir without ``_seed<N>``);
+    a run is ``{set: (scores, dir)}``.
 
     Dirs without any ``decode_*/scores.json`` are skipped with a warning on stderr.
+
+    Raises:
+        ValueError: two dirs are the same run (same system and seed).
     """
     found = {}
     for exp in map(Path, exp_dirs):
@@ -73,27 +132,43 @@ def load_runs(exp_dirs) -> dict:
                   file=sys.stderr)
             continue
         match = SEED_RE.match(exp.name)
-        system, seed = (match["system"], int(match["seed"])) if match else (exp.name, -1)
+        system, seed = (match["system"], int(match["seed"])) if match else (exp.name, None)
+        runs = found.setdefault(system, {})
+        if seed in runs:
+            raise ValueError(f"{runs[seed][0]} and {exp} are the same run of {system} "
+                             f"({'no seed' if seed is None else f'seed {seed}'}): give each "
+                             f"run once, and the runs of a system as <system>_seed<N>")
         run = {}
         for path in files:
             scores = json.loads(path.read_text())
             name = scores.get("set") or path.parent.name[len("decode_"):]
             run[name] = (scores, path.parent)
-        found.setdefault(system, []).append((seed, str(exp), run))
-    return {system: [run for _, _, run in sorted(runs, key=lambda r: r[:2])]
+        runs[seed] = (exp, run)
+    ascending = functools.partial(sorted, key=lambda seed: -1 if seed is None else seed)
+    return {system: {seed: runs[seed][1] for seed in ascending(runs)}
             for system, runs in found.items()}
 
 
+def paired_runs(runs_a: dict, runs_b: dict) -> list:
+    """``[(seed, run of A, run of B), ...]``: seed k of A with seed k of B (the common
+    seeds), or a single run without a seed number with every run of the other."""
+    if list(runs_a) == [None]:
+        return [(seed, runs_a[None], run) for seed, run in runs_b.items()]
+    if list(runs_b) == [None]:
+        return [(seed, run, runs_b[None]) for seed, run in runs_a.items()]
+    return [(seed, run, runs_b[seed]) for seed, run in runs_a.items() if seed in runs_b]
+
+
 def value(scores: dict, task, metric, which: str = "enhanced"):
-    """The metric from one scores.json (of the system's output, or of the ``noisy``
-    input for a task that scores it), or None when absent."""
+    """The metric from one scores.json (of the system's output, or for a task that
+    scores its input, of ``which``: ``noisy``, ``clean`` …), or None when absent."""
     part = scores.get(task.name, {})
     return (part.get(which, {}) if task.scores_input else part).get(metric.name)
 
 
-def cell_values(runs: list, name: str, task, metric) -> list:
+def cell_values(runs: dict, name: str, task, metric) -> list:
     """The metric of set ``name`` in every run (seed) that has it."""
-    values = [value(run[name][0], task, metric) for run in runs if name in run]
+    values = [value(run[name][0], task, metric) for run in runs.values() if name in run]
     return [v for v in values if v is not None]
 
 
@@ -106,53 +181,86 @@ def fmt_values(values: list, digits: int) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
+@functools.lru_cache(maxsize=None)
 def read_tsv(path: Path) -> dict:
-    """``{utt: row dict}`` of a per-utterance TSV with a header; {} if it is missing."""
+    """``{utt: row dict}`` of a per-utterance TSV with a header; {} if it is missing
+    (read once per path: every comparison of a run reads it)."""
     if not path.is_file():
         return {}
     with path.open(newline="") as f:
         return {row["utt"]: row for row in csv.DictReader(f, delimiter="\t")}
 
 
-def p_value(run_a: dict, run_b: dict, name: str, task, metric, trials: int) -> float:
-    """Paired p-value of two runs on set ``name`` over their common utterances (NaN if none),
-    by the task's ``paired_test``."""
-    if name not in run_a or name not in run_b:
-        return float("nan")
-    (scores_a, dir_a), (_, dir_b) = run_a[name], run_b[name]
+def randomization_p(pairs: list, name: str, task, metric, trials: int) -> float:
+    """Approximate randomization p of the metric's mean over the paired runs on set
+    ``name``, each run pair on its common utterances of ``per_utt_<task>.tsv``."""
     tsv = f"per_utt_{task.name}.tsv"
-    a, b = read_tsv(dir_a / tsv), read_tsv(dir_b / tsv)
-    if task.paired_test == "randomization":
+    ref, hyp_a, hyp_b, groups, classes = [], [], [], [], []
+    for k, (_, run_a, run_b) in enumerate(pairs):
+        a, b = read_tsv(run_a[name][1] / tsv), read_tsv(run_b[name][1] / tsv)
         utts = sorted(set(a) & set(b))
-        if not utts:
-            return float("nan")
-        labels = {a[u][k] for u in utts for k in ("ref", "hyp")} | {b[u]["hyp"] for u in utts}
-        classes = list(scores_a.get(task.name, {}).get("classes", []))
-        classes += sorted(labels - set(classes))
-        index = {c: i for i, c in enumerate(classes)}
-        ref = np.array([index[a[u]["ref"]] for u in utts])
-        hyp_a = np.array([index[a[u]["hyp"]] for u in utts])
-        hyp_b = np.array([index[b[u]["hyp"]] for u in utts])
-        return approximate_randomization(ref, hyp_a, hyp_b, macro_f1_metric(len(classes)),
-                                         trials=trials, seed=0)
-    column = f"enhanced_{metric.name}"
-    utts = sorted(u for u in set(a) & set(b) if a[u].get(column) and b[u].get(column))
+        ref += [a[u]["ref"] for u in utts]
+        hyp_a += [a[u]["hyp"] for u in utts]
+        hyp_b += [b[u]["hyp"] for u in utts]
+        groups += [k] * len(utts)
+        classes += [c for c in run_a[name][0].get(task.name, {}).get("classes", [])
+                    if c not in classes]
+    if not ref:
+        return float("nan")
+    classes += sorted(set(ref + hyp_a + hyp_b) - set(classes))
+    index = {c: i for i, c in enumerate(classes)}
+    return approximate_randomization(
+        [index[c] for c in ref], np.array([index[c] for c in hyp_a]),
+        np.array([index[c] for c in hyp_b]), confusion_metric(metric.compute, len(classes)),
+        trials=trials, seed=0, groups=groups)
+
+
+def wilcoxon_p(pairs: list, name: str, task, metric) -> float:
+    """Wilcoxon p over the utterances of set ``name``, each utterance's
+    ``enhanced_<metric>`` averaged over the paired runs (NaN when none has it)."""
+    tsv, column = f"per_utt_{task.name}.tsv", f"enhanced_{metric.name}"
+    tables = [(read_tsv(run_a[name][1] / tsv), read_tsv(run_b[name][1] / tsv))
+              for _, run_a, run_b in pairs]
+    utts = sorted({u for a, b in tables for u in set(a) & set(b)})
+
+    def scores(table: dict) -> list:
+        return [float(table[u][column]) if table.get(u, {}).get(column) else np.nan
+                for u in utts]
+
     if not utts:
         return float("nan")
-    return wilcoxon_signed_rank([float(a[u][column]) for u in utts],
-                                [float(b[u][column]) for u in utts])
+    return wilcoxon_over_seeds([scores(a) for a, _ in tables], [scores(b) for _, b in tables])
 
 
-def relative(systems: dict, system: str, base: str, name: str, task, metric,
-             trials: int) -> str:
-    """``+12.0 %*``: relative change of ``system`` over ``base`` on one set."""
-    mine = cell_values(systems[system], name, task, metric)
-    theirs = cell_values(systems[base], name, task, metric)
-    if not mine or not theirs or np.mean(theirs) == 0:
+def p_value(pairs: list, name: str, task, metric, trials: int) -> float:
+    """Paired p-value of the runs in ``pairs`` that have set ``name``, by the task's
+    ``paired_test`` (NaN when no pair has it)."""
+    pairs = [p for p in pairs if name in p[1] and name in p[2]]
+    if not pairs:
+        return float("nan")
+    if task.paired_test == "randomization":
+        return randomization_p(pairs, name, task, metric, trials)
+    return wilcoxon_p(pairs, name, task, metric)
+
+
+def delta_kind(metric, choice) -> str:
+    """``--delta`` for one metric: ``choice``, or by default ``both`` for a metric in dB
+    (its relative change explodes near 0 dB) and ``rel`` for the others."""
+    return choice or ("both" if metric.unit == "dB" else "rel")
+
+
+def delta_text(mine: list, theirs: list, metric, delta: str) -> str:
+    """``+0.42 dB (+12.0 %)``: the difference of the means over seeds, absolute (in the
+    metric's unit and decimals), relative to ``|baseline|`` or both; ``–`` when a side
+    has no value, and when the change is relative only and the baseline is 0."""
+    if not mine or not theirs:
         return DASH
-    change = (np.mean(mine) - np.mean(theirs)) / abs(np.mean(theirs)) * 100
-    p = p_value(systems[system][0], systems[base][0], name, task, metric, trials)
-    return f"{change:+.1f} %{significance_mark(p)}"
+    difference = np.mean(mine) - np.mean(theirs)
+    absolute = f"{difference:+.{metric.digits}f}" + (f" {metric.unit}" if metric.unit else "")
+    if np.mean(theirs) == 0:
+        return DASH if delta == "rel" else absolute
+    relative = f"{difference / abs(np.mean(theirs)) * 100:+.1f} %"
+    return {"abs": absolute, "rel": relative, "both": f"{absolute} ({relative})"}[delta]
 
 
 def settings_label(settings: dict, others: list) -> str:
@@ -170,7 +278,7 @@ def oracle_rows(systems: dict, sets: list, task, metric) -> list:
     met; a cell is the value of the first run with those settings on that set."""
     found = {}  # oracle -> {settings as sorted JSON: (settings, {set: value})}
     for runs in systems.values():
-        for run in runs:
+        for run in runs.values():
             for name in sets:
                 part = run[name][0].get(task.name, {}) if name in run else {}
                 for oracle, settings in part.get("oracle_settings", {}).items():
@@ -187,27 +295,52 @@ def oracle_rows(systems: dict, sets: list, task, metric) -> list:
     return rows
 
 
-def build_rows(systems: dict, sets: list, baselines: list, table: tuple, trials: int) -> list:
-    """Rows ``[label, cell, ...]`` of one table (for a task that scores its input, a noisy
-    reference row first, then the oracle bounds)."""
+def reference_row(systems: dict, sets: list, task, metric, which: str) -> list:
+    """``[which, cell, ...]``: the ``which`` part's value (``noisy``, ``clean``) of the
+    first run that has it, per set."""
+    cells = []
+    for name in sets:
+        found = [value(run[name][0], task, metric, which) for runs in systems.values()
+                 for run in runs.values() if name in run]
+        found = [v for v in found if v is not None]
+        cells.append(metric.format(found[0]) if found else DASH)
+    return [which] + cells
+
+
+def comparisons(systems: dict, baselines: list) -> list:
+    """``[(system, base, paired runs), ...]``: every system after each baseline, in
+    row order."""
+    return [(system, base, paired_runs(runs, systems[base]))
+            for system, runs in systems.items() for base in baselines if base != system]
+
+
+def build_rows(systems: dict, sets: list, compared: list, table: tuple, args) -> list:
+    """Rows ``[label, cell, ...]`` of one table (for a task that scores its input, the
+    reference rows first: noisy, clean where scored, the oracle bounds).  The ``vs.``
+    cells are marked by their p-values, Holm-adjusted over the table unless
+    ``args.correction`` is ``none``."""
     task, metric = table
     rows = []
     if task.scores_input:
-        noisy = []
-        for name in sets:
-            found = [value(run[name][0], task, metric, "noisy") for runs in systems.values()
-                     for run in runs if name in run]
-            found = [v for v in found if v is not None]
-            noisy.append(metric.format(found[0]) if found else DASH)
-        rows.append(["noisy"] + noisy)
+        rows.append(reference_row(systems, sets, task, metric, "noisy"))
+        clean = reference_row(systems, sets, task, metric, "clean")
+        rows += [clean] if any(cell != DASH for cell in clean[1:]) else []
         rows += oracle_rows(systems, sets, task, metric)
+    texts, p_values = {}, []
+    for system, base, pairs in compared:
+        texts[system, base] = [delta_text(cell_values(systems[system], n, task, metric),
+                                          cell_values(systems[base], n, task, metric),
+                                          metric, delta_kind(metric, args.delta)) for n in sets]
+        p_values += [p_value(pairs, n, task, metric, args.trials) for n in sets]
+    if args.correction == "holm":
+        p_values = holm(p_values)
+    marks = iter(significance_mark(p) for p in p_values)
+    texts = {key: [text + next(marks) for text in cells] for key, cells in texts.items()}
     for system, runs in systems.items():
         rows.append([system] + [fmt_values(cell_values(runs, n, task, metric), metric.digits)
                                 for n in sets])
-        for base in baselines:
-            if base != system:
-                rows.append([f"{system} vs. {base}"] + [
-                    relative(systems, system, base, n, task, metric, trials) for n in sets])
+        rows += [[f"{system} vs. {base}"] + texts[system, base]
+                 for base in args.baseline if base != system]
     return rows
 
 
@@ -229,10 +362,65 @@ def render(title: str, header: list, rows: list, fmt: str) -> str:
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"])
 
 
+def footnotes(systems: dict, compared: list, tables: list, args) -> list:
+    """What the ``vs.`` rows and ``*`` mean, and which seeds each test used."""
+    if not compared:
+        return []
+    notes = []
+    seeded = [s for s, runs in systems.items() if len(runs) > 1]
+    if seeded:
+        notes.append(f"Multi-seed systems ({', '.join(seeded)}) show mean ± std over seeds "
+                     f"(ddof=1).")
+    by_delta = {}
+    for _, metric in tables:
+        by_delta.setdefault(delta_kind(metric, args.delta), []).append(metric.title)
+    if len(by_delta) == 1:
+        notes.append(f"`<system> vs. <baseline>` rows: {DELTA_NOTES[next(iter(by_delta))]}.")
+    else:
+        notes.append("`<system> vs. <baseline>` rows: " + "; ".join(
+            f"{', '.join(titles)}: {DELTA_NOTES[kind]}" for kind, titles in by_delta.items())
+            + ".")
+    correction = ("after the Holm–Bonferroni adjustment over the tests of each table (its "
+                  "sets × compared pairs)" if args.correction == "holm"
+                  else "(not corrected for multiple comparisons)")
+    tests = "; ".join(
+        f"{task.name.upper()}: {TEST_NOTES[task.paired_test].format(trials=args.trials)}"
+        for task in dict.fromkeys(task for task, _ in tables))
+    notes.append(f"`*`: p < 0.05 {correction}, in a two-sided paired test using every "
+                 f"seed: {tests}. Seed k of a system is paired with seed k of the other; "
+                 f"a single run without a seed number with every seed of the other. The "
+                 f"tests sample utterances, not training runs: the spread over seeds is the "
+                 f"± std.")
+    for system, base, pairs in compared:
+        seeds = [seed for seed, _, _ in pairs]
+        if set(systems[system]) == set(systems[base]) or [None] in (list(systems[system]),
+                                                                    list(systems[base])):
+            continue
+        notes.append(f"{system} vs. {base}: " + (
+            f"tested on their common seeds {', '.join(map(str, seeds))} only."
+            if seeds else "no common seed, not tested."))
+    return notes
+
+
 def main(argv=None) -> int:
-    """Print the tables; 1 when no exp dir has scores or a baseline is unknown."""
+    """Print the tables; 1 when no exp dir has scores, a baseline or metric is unknown, two
+    dirs are the same run or ``--trials`` is below 1."""
     args = get_parser().parse_args(argv)
-    systems = load_runs(args.exp_dirs)
+    if args.trials < 1:
+        print(f"make_tables: error: --trials must be at least 1, got {args.trials}",
+              file=sys.stderr)
+        return 1
+    names = args.metrics or DEFAULT_METRICS
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        print(f"make_tables: error: unknown metric(s) {', '.join(unknown)}; choices: "
+              f"{', '.join(METRICS)}", file=sys.stderr)
+        return 1
+    try:
+        systems = load_runs(args.exp_dirs)
+    except ValueError as e:
+        print(f"make_tables: error: {e}", file=sys.stderr)
+        return 1
     if not systems:
         print("make_tables: error: no exp dir with decode_*/scores.json given "
               f"({len(args.exp_dirs)} path(s))", file=sys.stderr)
@@ -242,23 +430,22 @@ def main(argv=None) -> int:
         print(f"make_tables: error: unknown baseline(s) {', '.join(unknown)}; systems: "
               f"{', '.join(systems)}", file=sys.stderr)
         return 1
-    keys = {name: set_key(scores, name) for runs in systems.values() for run in runs
+    keys = {name: set_key(scores, name) for runs in systems.values() for run in runs.values()
             for name, (scores, _) in run.items()}
-    sets = sorted(keys, key=lambda n: keys[n])
-    several_tests = len({keys[n][2] for n in sets}) > 1
-    header = ["system"] + [(f"{keys[n][2]} " if several_tests else "")
-                           + f"{keys[n][1]:g} dB {keys[n][0]}".rstrip() for n in sets]
-    blocks = [render(t[1].heading, header, build_rows(systems, sets, args.baseline, t, args.trials),
-                     args.format) for t in TABLES]
-    notes = []
-    if args.baseline:
-        notes.append(f"`*`: p < 0.05, paired over utterances: approximate randomization "
-                     f"({args.trials} trials) on macro-F1 for SER, Wilcoxon signed-rank "
-                     f"for SE; relative change in % over the baseline.")
-        seeded = [s for s, runs in systems.items() if len(runs) > 1]
-        if seeded:
-            notes.append("Multi-seed systems (" + ", ".join(seeded) + ") show mean ± std "
-                         "over seeds; their significance tests use the first seed.")
+    splits = {}
+    for name in sorted(keys, key=lambda n: keys[n]):
+        splits.setdefault(keys[name][2], []).append(name)
+    tables = [METRICS[n] for n in names]
+    compared = comparisons(systems, args.baseline)
+    blocks = []
+    for task, metric in tables:
+        for test in sorted(splits):
+            sets = splits[test]
+            title = metric.heading + (f", {test}" if len(splits) > 1 else "")
+            header = ["system"] + [f"{keys[n][1]:g} dB {keys[n][0]}".rstrip() for n in sets]
+            rows = build_rows(systems, sets, compared, (task, metric), args)
+            blocks.append(render(title, header, rows, args.format))
+    notes = footnotes(systems, compared, tables, args)
     if notes:
         latex = args.format == "latex"
         blocks.append(("\n" if latex else "\n\n").join(("% " if latex else "") + n
