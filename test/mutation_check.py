@@ -291,6 +291,15 @@ MUTATIONS = [
         (("key = (hashlib.sha1(signal.tobytes()).digest(), signal.shape[0], fs, rate)",
           "key = (signal.shape[0], fs, rate)"),),
         ("test/test_metrics_se.py",)),
+    Mutation(
+        "report_player_names_an_uncopied_duplicate", "report", "merit/bin/make_report.py",
+        (('preload="metadata" src="{src(used)}">', 'preload="metadata" src="{src(rel)}">'),),
+        ("test/test_make_report.py::test_every_source_is_a_file_copied_into_the_report",)),
+    Mutation(
+        "report_duration_script_throws", "report", "merit/bin/make_report.py",
+        (("audio.dataset.duration = audio.duration.toFixed(2);",
+          "audio.dataset.duration = audio.durations.toFixed(2);"),),
+        ("test/test_report_browser.py::test_every_player_reports_a_duration_and_nothing_is_logged",)),
 ]
 
 
