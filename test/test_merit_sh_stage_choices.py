@@ -16,7 +16,8 @@ import yaml
 from recipe_tree import make_recipe_tree
 
 RECORDED = ("espnet2.bin.launch", "merit.bin.dump_ssl", "merit.bin.merit_inference", "merit.bin.score",
-            "merit.bin.plot_decodes", "merit.bin.results_md", "merit.bin.make_tables")
+            "merit.bin.plot_decodes", "merit.bin.results_md", "merit.bin.make_tables",
+            "merit.bin.make_report")
 EXP = "exp/sparse_merit_fbank_seed1"
 NOISY_TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]
 SETS_OPTIONS = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
@@ -111,6 +112,8 @@ def test_stage6_scores_each_decode_against_its_noisy_test_set(recipe, run_tool):
     assert [args[-1] for args in recorded_calls(calls, "merit.bin.results_md")] == [EXP]
     for args in recorded_calls(calls, "merit.bin.score"):  # the oracles of its own SE head
         assert option_values(args, "--oracle_config") == [f"{EXP}/config.yaml"]
+    (report,) = recorded_calls(calls, "merit.bin.make_report")  # the tables' runs and text
+    assert report == [EXP, "--tables", "exp/tables_fbank.md", "--out_dir", "exp/report_fbank"]
 
 
 def decoded(recipe_dir, exp, score_done=None):

@@ -800,7 +800,7 @@ score_run() {
 }
 
 stage_score() {
-    local exps=() args=() system seed base tables
+    local exps=() args=() system seed base tables report
     if [ -n "${references_pid}" ]; then
         log "Waiting for the reference scores started in stage 4 (log: ${references_log})"
         wait "${references_pid}" || { log "Error: scoring the noisy test sets and the oracle bounds failed: see ${references_log}"; exit 1; }
@@ -819,6 +819,9 @@ stage_score() {
     mv "${tables}.tmp" "${tables}"
     log "Tables of ${systems// /, } over seed(s) ${seeds// /, } (also in ${tables}):"
     cat "${tables}" >&2
+    report=${expdir}/report_${upstream}${exp_suffix}
+    python3 -m merit.bin.make_report "${exps[@]}" --tables "${tables}" --out_dir "${report}"
+    log "Listening page (audio examples, tables, plots): ${report}/index.html"
 }
 
 # run_stage <number> <description> <skip flag value> <function>
