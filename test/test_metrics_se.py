@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from merit.metrics.se import (SE_METRICS, log_spectral_distance, pesq_wb, se_scores,
-                             segmental_snr, si_sdr, stoi)
+from merit.metrics.se import (DEFAULT_SE_METRICS, SE_METRICS, log_spectral_distance, pesq_wb,
+                             se_metrics, se_scores, segmental_snr, si_sdr, stoi)
 
 SPEECH = (Path(__file__).resolve().parent.parent
           / "egs/mini_emo/merit/downloads/speech/en_f1/en_f1_001.flac")
@@ -112,8 +112,9 @@ def test_noisier_speech_scores_worse_everywhere(speech):
     noisy, _ = add_white_noise(speech, 0.0, seed=6)
     cleaner, _ = add_white_noise(speech, 20.0, seed=7)
     worse, better = se_scores(speech, noisy), se_scores(speech, cleaner)
-    assert set(worse) == {"ssnr", "pesq", "stoi", "estoi", "si_sdr", "lsd"}
-    for metric in SE_METRICS:  # each in its declared direction
+    assert set(worse) == {"ssnr", "pesq", "stoi", "estoi", "si_sdr", "lsd", "llr", "wss",
+                          "csig", "cbak", "covl"}
+    for metric in DEFAULT_SE_METRICS:  # each in its declared direction
         low, high = sorted((worse[metric.name], better[metric.name]))
         assert (worse[metric.name], better[metric.name]) == (
             (low, high) if metric.higher_is_better else (high, low)), metric.name
@@ -149,8 +150,28 @@ def test_log_spectral_distance_known_answers(speech):
 
 def test_se_scores_holds_every_declared_metric(speech):
     scores = se_scores(speech, 0.5 * speech)
-    assert list(scores) == [metric.name for metric in SE_METRICS]
+    assert list(scores) == [metric.name for metric in SE_METRICS if metric.default]
     assert scores["lsd"] == log_spectral_distance(speech, 0.5 * speech)
+    # DNSMOS is declared but opt-in: scored only when named
+    assert {m.name for m in SE_METRICS} - set(scores) == {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"}
+    assert [m.name for m in se_metrics(["dnsmos_bak"])] == list(scores) + ["dnsmos_bak"]
+    with pytest.raises(ValueError, match="unknown opt-in SE metric.*pesq.*choices: dnsmos_sig"):
+        se_metrics(["pesq"])
+
+
+def test_a_derived_metric_is_declared_after_its_sources():
+    names = [metric.name for metric in SE_METRICS]
+    for metric in SE_METRICS:
+        for source in metric.derived_from:
+            assert names.index(source) < names.index(metric.name), (metric.name, source)
+    assert {m.name for m in SE_METRICS if m.derived_from} == {"csig", "cbak", "covl"}
+
+
+def test_a_derived_metric_without_its_sources_is_an_error(speech):
+    csig = next(metric for metric in SE_METRICS if metric.name == "csig")
+    pesq = next(metric for metric in SE_METRICS if metric.name == "pesq")
+    with pytest.raises(ValueError, match="csig is computed from llr, wss: score them before it"):
+        se_scores(speech, speech, metrics=(pesq, csig))
 
 
 def test_stoi_equals_pystoi_whatever_was_scored_before(speech):

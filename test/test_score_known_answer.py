@@ -97,21 +97,52 @@ def test_confusion_text_rows_are_references(scored):
                     "H": ["1", "0", "1", "0", "2", "50.0%"], "N": ["0", "0", "0", "2", "2", "100.0%"]}
 
 
+#: pystoi's STOI and ESTOI vary in the last digits between calls on the same signals
+#: (about 1e-13: numpy's sums depend on the arrays' memory alignment).
+STOI_DIGITS = 1e-12
+
+
 def test_clean_as_enhanced_scores_the_ceiling(scored):
     rows = per_utt_se(scored)
     for utt in ORACLE:
         assert rows[utt]["enhanced_pesq"] == pytest.approx(4.644, abs=1e-3)
-        assert rows[utt]["enhanced_stoi"] == rows[utt]["enhanced_estoi"] == 1.0
+        assert rows[utt]["enhanced_stoi"] == pytest.approx(1.0, abs=STOI_DIGITS)
+        assert rows[utt]["enhanced_estoi"] == pytest.approx(1.0, abs=STOI_DIGITS)
         assert rows[utt]["enhanced_ssnr"] == 35.0
         assert rows[utt]["enhanced_si_sdr"] > 100.0
+        assert rows[utt]["enhanced_llr"] == rows[utt]["enhanced_wss"] == 0.0
+        # 3.093 + 0.603·4.644, 1.634 + 0.478·4.644 + 0.063·35, 1.594 + 0.805·4.644: all > 5
+        assert rows[utt]["enhanced_csig"] == rows[utt]["enhanced_cbak"] == rows[utt]["enhanced_covl"] == 5.0
         assert rows[utt]["noisy_pesq"] < 2.0
 
 
 def test_noisy_as_enhanced_scores_as_the_noisy_input(scored):
     rows = per_utt_se(scored)
     for utt in PASSTHROUGH:
-        assert {k[9:]: v for k, v in rows[utt].items() if k.startswith("enhanced_")} \
-            == {k[6:]: v for k, v in rows[utt].items() if k.startswith("noisy_")}
+        enhanced = {k[9:]: v for k, v in rows[utt].items() if k.startswith("enhanced_")}
+        noisy = {k[6:]: v for k, v in rows[utt].items() if k.startswith("noisy_")}
+        assert enhanced.keys() == noisy.keys() == set(score.SE_NAMES)
+        for metric, value in noisy.items():
+            assert enhanced[metric] == (pytest.approx(value, abs=STOI_DIGITS)
+                                        if metric in ("stoi", "estoi") else value), metric
+
+
+def test_composite_measures_follow_from_the_row(scored):
+    """CSIG, CBAK, COVL of every scored signal are Hu & Loizou's regressions of the same
+    row's LLR, PESQ, WSS and SSNR (written out here), limited to [1, 5]."""
+    rows = per_utt_se(scored)
+    unclipped = 0
+    for utt in UTTS:
+        for which in ("noisy", "enhanced"):
+            llr, pesq, wss, ssnr = (rows[utt][f"{which}_{m}"] for m in ("llr", "pesq", "wss", "ssnr"))
+            expected = {"csig": 3.093 - 1.029 * llr + 0.603 * pesq - 0.009 * wss,
+                        "cbak": 1.634 + 0.478 * pesq - 0.007 * wss + 0.063 * ssnr,
+                        "covl": 1.594 + 0.805 * pesq - 0.512 * llr - 0.007 * wss}
+            for name, value in expected.items():
+                assert rows[utt][f"{which}_{name}"] == pytest.approx(min(5.0, max(1.0, value)),
+                                                                   abs=1e-12), (utt, which, name)
+                unclipped += 1.0 < value < 5.0
+    assert unclipped >= 10  # the test sees the formulas, not only the limits
 
 
 def test_si_sdr_is_the_snr_of_orthogonal_noise(scored):

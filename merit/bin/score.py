@@ -5,9 +5,16 @@ and on the enhanced output.
         --decode_dir exp/sparse_merit_fbank/decode_test1_snr-5_seen --nj 2
 
 Writes to ``--decode_dir``: ``scores.json`` (means and counts), ``per_utt_se.tsv``
-(ssnr, pesq, stoi, estoi, si_sdr, lsd of noisy, of the oracles and of enhanced, per
-utterance), ``per_utt_ser.tsv`` (reference, hypothesis), ``confusion.txt`` and
-``confusion.png``. SE metrics compare with ``spk1.scp``, the clean reference.
+(the SE metrics of noisy, of the oracles and of enhanced, per utterance),
+``per_utt_ser.tsv`` (reference, hypothesis), ``confusion.txt`` and ``confusion.png``.
+SE metrics compare with ``spk1.scp``, the clean reference.
+
+The SE metrics are those of ``merit.metrics.se.DEFAULT_SE_METRICS`` (ssnr, pesq, stoi,
+estoi, si_sdr, lsd, llr, wss and the composite csig, cbak, covl derived from them), and
+the opt-in ones named with ``--extra_metrics`` (DNSMOS: dnsmos_sig, dnsmos_bak,
+dnsmos_ovrl). A non-intrusive metric (DNSMOS) needs no reference, so it is also scored on
+the clean reference itself: ``clean_<metric>`` per utterance, ``se.clean`` in
+``scores.json`` (the non-intrusive metrics only), before ``noisy``.
 
 With ``--oracle_config exp/<run>/config.yaml`` (the trained model whose SE head made
 the enhanced output) two bounds of that head are scored too, as ``oracle_mask`` and
@@ -23,11 +30,13 @@ A config without an SE head (``se_head: none``) gives no oracle rows.
 The noisy-input metrics are the same for every system scored on a set, the oracle
 metrics for every system whose head has the same oracle settings. With
 ``--noisy_cache PATH`` both are kept in TSVs (``utt``, path, size and mtime_ns of the
-noisy and the clean file, then the metrics at full precision): the noisy-input ones in
-PATH, the oracle ones beside it in ``oracle_<rest of PATH's name>_<hash of the oracle
+noisy and the clean file, then the metrics at full precision): the noisy-input ones (and
+those of the clean reference, ``clean_<metric>``) in PATH, the oracle ones beside it in ``oracle_<rest of PATH's name>_<hash of the oracle
 settings>.tsv`` (PATH's name without its ``noisy_`` prefix: ``noisy_se_scores.tsv``
 gives ``oracle_se_scores_<hash>.tsv``). Rows whose files are unchanged are reused, all
-others computed, and each file rewritten for the set.
+others computed, and each file rewritten for the set with the metrics scored. A cache
+written with more metrics (``--extra_metrics``) serves a run with fewer; one that lacks
+a metric scored is computed again as a whole.
 
 Without ``--decode_dir`` only these caches are filled (``--noisy_cache`` is then
 required): stage 4 does so on the cores its training leaves idle, so that stage 6 finds
@@ -55,12 +64,14 @@ from merit.data.datadir import c_sorted, read_kv
 from merit.metrics.classification import (SER_METRICS, classification_scores, confusion_matrix,
                                           format_confusion)
 from merit.metrics.confusion_plot import plot_confusion
-from merit.metrics.se import SE_METRICS, se_scores
+from merit.metrics.se import (DEFAULT_SE_METRICS, SE_METRICS, reference_free_scores, se_metrics,
+                              se_scores)
 from merit.tasks.task_specs import SpeechEnhancement
 
-SE_NAMES = tuple(metric.name for metric in SE_METRICS)
+SE_NAMES = tuple(metric.name for metric in DEFAULT_SE_METRICS)  # scored unless more are asked
+OPT_IN = tuple(metric.name for metric in SE_METRICS if not metric.default)
 STAMP_COLUMNS = ("noisy_path", "size", "mtime_ns", "clean_path", "clean_size", "clean_mtime_ns")
-CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_NAMES)  # of the noisy cache
+CACHE_HEADER = "\t".join(("utt",) + STAMP_COLUMNS + SE_NAMES)  # of the default noisy cache
 #: The oracle outputs of an SE head (``oracle_outputs``), in table order.
 ORACLES = ("oracle_mask", "oracle_magnitude")
 SE_TASK = SpeechEnhancement()
@@ -82,6 +93,10 @@ def get_parser():
     parser.add_argument("--oracle_config", type=Path, default=None,
                         help="config.yaml of the model whose SE head made the enhanced output: "
                         "score that head's oracle bounds too")
+    parser.add_argument("--extra_metrics", nargs="+", default=[], choices=OPT_IN,
+                        metavar="METRIC", help="opt-in SE metrics to score too, beyond the "
+                        f"default set ({', '.join(OPT_IN)}); the non-intrusive ones are also "
+                        "scored on the clean reference")
     return parser
 
 
@@ -162,28 +177,34 @@ def oracle_waveforms(noisy: np.ndarray, clean: np.ndarray) -> dict:
 
 def score_utterance(task):
     """(utt, {<input>_<metric>: …, enhanced_<metric>: …}) for one utterance. ``inputs``
-    names what to score of the noisy file: ``noisy`` (the file) and/or ``oracle``
-    (``ORACLES`` of the worker's head); an enhanced path of None (absent) leaves its
-    metrics out."""
-    utt, clean_path, noisy_path, enhanced_path, inputs = task
+    names what to score besides the enhanced file: ``noisy`` (the noisy file), ``clean``
+    (the non-intrusive metrics of the clean reference) and/or ``oracle`` (``ORACLES`` of
+    the worker's head); an enhanced path of None (absent) leaves its metrics out.
+    ``extra``: the opt-in metrics scored beside the default ones (``se_metrics``)."""
+    utt, clean_path, noisy_path, enhanced_path, inputs, extra = task
+    metrics = se_metrics(extra)
     clean = read_audio(clean_path)
     row = {}
-    if inputs:
+    if "clean" in inputs:
+        row.update({f"clean_{k}": v for k, v in reference_free_scores(clean, metrics=metrics).items()})
+    if "noisy" in inputs or "oracle" in inputs:
         noisy = read_audio(noisy_path)
         if noisy.size != clean.size:
             raise ValueError(f"{noisy_path}: {noisy.size} samples, the reference "
                              f"{clean_path} has {clean.size}")
         if "noisy" in inputs:
-            row.update({f"noisy_{k}": v for k, v in se_scores(clean, noisy).items()})
+            row.update({f"noisy_{k}": v for k, v in se_scores(clean, noisy, metrics=metrics).items()})
         if "oracle" in inputs:
             for which, wav in oracle_waveforms(noisy, clean).items():
-                row.update({f"{which}_{k}": v for k, v in se_scores(clean, wav).items()})
+                row.update({f"{which}_{k}": v
+                            for k, v in se_scores(clean, wav, metrics=metrics).items()})
     if enhanced_path is not None:
         enhanced = read_audio(enhanced_path)
         if enhanced.size != clean.size:
             raise ValueError(f"{enhanced_path}: {enhanced.size} samples, the reference "
                              f"{clean_path} has {clean.size}")
-        row.update({f"enhanced_{k}": v for k, v in se_scores(clean, enhanced).items()})
+        row.update({f"enhanced_{k}": v
+                    for k, v in se_scores(clean, enhanced, metrics=metrics).items()})
     return utt, row
 
 
@@ -211,7 +232,8 @@ def file_stamp(path: str) -> tuple:
 class RowCache:
     """A TSV of per-utterance metrics that depend only on a set's noisy and clean files:
     ``utt``, the ``STAMP_COLUMNS`` of both files, then ``columns`` at full precision,
-    holding the row values ``keys`` (in the same order)."""
+    holding the row values ``keys`` (in the same order). A file with more columns (written
+    with more metrics) serves too; one without some of ``columns`` is recomputed."""
 
     path: Path
     what: str  # for messages, e.g. "noisy-input"
@@ -223,21 +245,28 @@ class RowCache:
         return "\t".join(("utt",) + STAMP_COLUMNS + self.columns)
 
     def read(self) -> dict:
-        """{utt: (stamps, {key: value})}; {} when there is no file or, with a warning,
-        when it cannot be parsed."""
+        """{utt: (stamps, {key: value})}; {} when there is no file, when it lacks some
+        of ``columns`` (said on stderr) or, with a warning, when it cannot be parsed."""
         if not self.path.exists():
             return {}
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
-            if not lines or lines[0] != self.header:
+            header = lines[0].split("\t") if lines else []
+            if header[:1 + len(STAMP_COLUMNS)] != ["utt", *STAMP_COLUMNS]:
                 raise ValueError(f"not a {self.what} cache (header)")
+            missing = [column for column in self.columns if column not in header]
+            if missing:
+                print(f"score: {self.path}: no {', '.join(missing)} column(s); recomputing the "
+                      f"{self.what} metrics", file=sys.stderr)
+                return {}
+            where = [header.index(column) for column in self.columns]
             cache = {}
             for lineno, line in enumerate(lines[1:], 2):
                 fields = line.split("\t")
-                if len(fields) != 1 + len(STAMP_COLUMNS) + len(self.keys):
-                    raise ValueError(f"line {lineno}: {len(fields)} fields")
-                stamps, values = tuple(fields[1:1 + len(STAMP_COLUMNS)]), fields[1 + len(STAMP_COLUMNS):]
-                cache[fields[0]] = stamps, {k: float(v) for k, v in zip(self.keys, values)}
+                if len(fields) != len(header):
+                    raise ValueError(f"line {lineno}: {len(fields)} fields, the header {len(header)}")
+                cache[fields[0]] = (tuple(fields[1:1 + len(STAMP_COLUMNS)]),
+                                    {k: float(fields[i]) for k, i in zip(self.keys, where)})
         except (OSError, ValueError) as err:
             print(f"score: warning: {self.path}: unreadable ({err}); recomputing the "
                   f"{self.what} metrics", file=sys.stderr)
@@ -259,7 +288,7 @@ def compute_rows(tasks, nj: int, desc: str, oracle: Optional[Oracle] = None) -> 
     it imports torch: a second or two per process)."""
     if not tasks:
         return {}
-    if not any("oracle" in inputs for *_, inputs in tasks):
+    if not any("oracle" in inputs for _, _, _, _, inputs, _ in tasks):
         oracle = None
     with ProcessPoolExecutor(max_workers=max(1, nj), initializer=start_worker,
                              initargs=(oracle,)) as pool:
@@ -268,9 +297,11 @@ def compute_rows(tasks, nj: int, desc: str, oracle: Optional[Oracle] = None) -> 
 
 
 def score_se(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: Path = None,
-             oracle: Optional[Oracle] = None) -> dict:
-    """SE metrics of the set's noisy input, of the oracles of ``oracle`` and of the
-    enhanced output in ``decode_dir`` (None: no enhanced output, no ``per_utt_se.tsv``)."""
+             oracle: Optional[Oracle] = None, extra: tuple = ()) -> dict:
+    """SE metrics (the default ones and the opt-in ones named in ``extra``) of the set's
+    noisy input, of the oracles of ``oracle`` and of the enhanced output in
+    ``decode_dir`` (None: no enhanced output, no ``per_utt_se.tsv``), and the
+    non-intrusive ones of the clean reference (``clean``, when any is scored)."""
     noisy, clean = read_kv(data_dir / "wav.scp"), read_kv(data_dir / "spk1.scp")
     enhanced_scp = decode_dir / "enhanced.scp" if decode_dir is not None else None
     enhanced = read_kv(enhanced_scp) if enhanced_scp is not None and enhanced_scp.is_file() else {}
@@ -278,13 +309,22 @@ def score_se(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: P
     if missing:
         raise ValueError(f"{enhanced_scp}: {len(missing)} utterance(s) not in {data_dir}, e.g. {missing[0]}")
     utts = c_sorted(noisy)
-    # what is scored of the noisy files: {input: its row keys}
-    inputs = {"noisy": tuple(f"noisy_{m}" for m in SE_NAMES)}
+    metrics = se_metrics(extra)
+    # the metrics of each scored signal, in table order: {part: metric names}
+    names = tuple(metric.name for metric in metrics)
+    part_metrics = {"clean": tuple(metric.name for metric in metrics if not metric.needs_reference),
+                    "noisy": names, **{which: names for which in ORACLES}, "enhanced": names}
+    # what is scored besides the enhanced files: {input: its row keys}
+    inputs = {"noisy": tuple(f"noisy_{m}" for m in names)}
+    if part_metrics["clean"]:
+        inputs["clean"] = tuple(f"clean_{m}" for m in part_metrics["clean"])
     if oracle is not None:
-        inputs["oracle"] = tuple(f"{which}_{m}" for which in ORACLES for m in SE_NAMES)
+        inputs["oracle"] = tuple(f"{which}_{m}" for which in ORACLES for m in names)
     caches, cached, stamps = [], {u: {} for u in utts}, {}
-    if noisy_cache is not None:
-        caches.append(RowCache(noisy_cache, "noisy-input", inputs["noisy"], SE_NAMES))
+    if noisy_cache is not None:  # the clean file's metrics too: its rows stamp both files
+        clean_keys = inputs.get("clean", ())
+        caches.append(RowCache(noisy_cache, "noisy-input", inputs["noisy"] + clean_keys,
+                               names + clean_keys))
         if oracle is not None:
             caches.append(RowCache(oracle.cache_path(noisy_cache), "oracle", inputs["oracle"],
                                    inputs["oracle"]))
@@ -298,22 +338,23 @@ def score_se(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: P
               f"utterances from {cache.path}", file=sys.stderr)
     todo = {u: tuple(name for name, keys in inputs.items() if keys[0] not in cached[u])
             for u in utts}
-    tasks = [(u, clean[u], noisy[u], enhanced.get(u), todo[u]) for u in utts
+    tasks = [(u, clean[u], noisy[u], enhanced.get(u), todo[u], tuple(extra)) for u in utts
              if todo[u] or u in enhanced]
     computed = compute_rows(tasks, nj, f"scoring {(decode_dir or data_dir).name}", oracle)
     rows = {u: {**cached[u], **computed.get(u, {})} for u in utts}
     for cache in caches:
         cache.write(utts, stamps, rows)
-    parts = [which for which in ("noisy",) + ORACLES + ("enhanced",)
-             if f"{which}_{SE_NAMES[0]}" in rows[utts[0]]]
-    columns = [f"{which}_{m}" for which in parts for m in SE_NAMES]
+    parts = [which for which, its in part_metrics.items()
+             if its and f"{which}_{its[0]}" in rows[utts[0]]]
+    columns = [f"{which}_{m}" for which in parts for m in part_metrics[which]]
     if decode_dir is not None:
         lines = ["utt\t" + "\t".join(columns)]
         lines += [utt + "\t" + "\t".join(repr(rows[utt][c]) for c in columns) for utt in utts]
         write_atomic(decode_dir / "per_utt_se.tsv", "\n".join(lines) + "\n")
     result = {"count": len(utts)}
     for which in parts:
-        result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts]) for m in SE_NAMES}
+        result[which] = {m: nanmean([rows[u][f"{which}_{m}"] for u in utts])
+                         for m in part_metrics[which]}
     if oracle is not None:
         result["oracle_settings"] = {which: oracle.settings[which] for which in ORACLES}
     return result
@@ -344,15 +385,15 @@ def summary_of(values: dict, metrics) -> list:
 
 
 def score_set(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: Optional[Path],
-              oracle: Optional[Oracle]) -> None:
-    """Score one set into ``decode_dir`` (None: fill the caches only); ValueError on bad
-    input."""
+              oracle: Optional[Oracle], extra: tuple = ()) -> None:
+    """Score one set into ``decode_dir`` (None: fill the caches only), with the opt-in SE
+    metrics of ``extra`` too; ValueError on bad input."""
     missing = [str(p) for p in (data_dir / "wav.scp", data_dir / "spk1.scp", decode_dir)
                if p is not None and not p.exists()]
     if missing:
         raise ValueError(f"missing {', '.join(missing)} (run stages 2 and 5 first)")
     if decode_dir is None:  # only the caches (module docstring)
-        score_se(data_dir, None, nj, noisy_cache, oracle)
+        score_se(data_dir, None, nj, noisy_cache, oracle, extra)
         return
     scores = {"set": data_dir.name, "decode_dir": str(decode_dir)}
     for name in ("utt2snr", "utt2category"):
@@ -361,7 +402,7 @@ def score_set(data_dir: Path, decode_dir: Optional[Path], nj: int, noisy_cache: 
             scores[{"utt2snr": "snr_db", "utt2category": "condition"}[name]] = values.pop()
     if (decode_dir / "utt2emo_hyp").is_file():
         scores["ser"] = score_ser(data_dir, decode_dir)
-    scores["se"] = score_se(data_dir, decode_dir, nj, noisy_cache, oracle)
+    scores["se"] = score_se(data_dir, decode_dir, nj, noisy_cache, oracle, extra)
     write_atomic(decode_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
     summary = []
     if "ser" in scores:
@@ -385,7 +426,7 @@ def main(argv=None):
     try:
         oracle = load_oracle(args.oracle_config) if args.oracle_config is not None else None
         for data_dir, decode_dir, cache in zip(data_dirs, decode_dirs, caches):
-            score_set(data_dir, decode_dir, args.nj, cache, oracle)
+            score_set(data_dir, decode_dir, args.nj, cache, oracle, tuple(args.extra_metrics))
     except ValueError as err:
         print(f"score: error: {err}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 (per set, from the confusion matrix) hold one ``Metric`` each, and scoring,
 ``RESULTS.md`` and ``make_tables`` loop over them."""
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Tuple
 
 
 @dataclass(frozen=True)
@@ -14,12 +14,20 @@ class Metric:
         name: its key in ``scores.json`` and its column in the per-utterance TSVs.
         title: its heading in tables, without the unit.
         compute: the function: SE metrics ``(reference, estimate, fs) -> float`` for one
-            utterance, SER metrics ``confusion (C, C) -> float`` for a set.
+            utterance (``(estimate, fs)`` when not ``needs_reference``, ``(*values)``
+            when ``derived_from``), SER metrics ``confusion (C, C) -> float`` for a set.
         unit: shown after the title, e.g. ``dB`` ("" for none).
         higher_is_better: the direction of improvement.
         digits: decimals shown in tables.
         needs_reference: whether it compares with the clean reference (or the reference
-            labels); a non-intrusive metric would not.
+            labels); a non-intrusive metric (DNSMOS) does not, and is scored on the clean
+            reference too.
+        derived_from: names of metrics declared before it whose values of the same
+            utterance it is computed from, in ``compute``'s argument order (CSIG from
+            LLR, PESQ and WSS): nothing is computed twice; () for one computed from the
+            signals.
+        default: scored unless asked otherwise; False for an opt-in one (too costly to
+            score always), scored only when named (``merit.bin.score --extra_metrics``).
         in_results: a column of each system's ``RESULTS.md``.
         in_tables: a table of ``make_tables`` (the paper's tables).
     """
@@ -31,6 +39,8 @@ class Metric:
     higher_is_better: bool = True
     digits: int = 2
     needs_reference: bool = True
+    derived_from: Tuple[str, ...] = ()
+    default: bool = True
     in_results: bool = True
     in_tables: bool = False
 

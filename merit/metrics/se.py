@@ -13,11 +13,21 @@ Scores:
 * ``pesq_wb``        -- wide-band PESQ (ITU-T P.862.2, MOS-LQO, about 1.04 .. 4.64).
 * ``stoi``           -- STOI / extended STOI (0 .. 1), via ``pystoi``.
 * ``log_spectral_distance`` -- log-spectral distance in dB (lower is better).
-* ``se_scores``      -- every metric of ``SE_METRICS`` in one dict.
+* ``se_scores``      -- the metrics of ``SE_METRICS`` (by default ``DEFAULT_SE_METRICS``)
+  in one dict; ``reference_free_scores`` -- the non-intrusive ones of one signal.
 
 ``SE_METRICS`` is the one declaration of the SE metrics (name, unit, direction,
 decimals, function): scoring, ``RESULTS.md`` and ``make_tables`` loop over it, so a
-new metric is a function and one entry here.
+new metric is a function and one entry here. It also declares, from other modules:
+
+* LLR and WSS (``merit.metrics.composite``), and the composite measures CSIG, CBAK and
+  COVL (Hu & Loizou 2008) *derived* from LLR, WSS, PESQ and SSNR of the same utterance
+  (``Metric.derived_from``): PESQ and SSNR are computed once;
+* DNSMOS P.835 SIG, BAK and OVRL (``merit.metrics.dnsmos``), non-intrusive
+  (``needs_reference=False``): scored on the clean reference too. Opt-in
+  (``default=False``): its neural model costs several times all other metrics
+  together (``merit.bin.bench_audio_stages``), so only ``DEFAULT_SE_METRICS`` are
+  scored unless more are named (``se_metrics``; ``merit.bin.score --extra_metrics``).
 """
 import hashlib
 from functools import partial
@@ -25,6 +35,10 @@ from typing import Dict
 
 import numpy as np
 
+from merit.metrics.composite import (cbak, covl, csig, log_likelihood_ratio,
+                                     weighted_spectral_slope)
+from merit.metrics.dnsmos import dnsmos_score
+from merit.metrics.frames import loizou_hann, signal_pair
 from merit.metrics.metric import Metric
 
 #: Added to the per-frame noise energy and to the energy ratio in ``segmental_snr``
@@ -34,30 +48,6 @@ SSNR_EPS = 1e-10
 #: Added to both energies of the SI-SDR ratio so that a perfect estimate gives a large
 #: finite value instead of ``inf``.
 SI_SDR_EPS = 1e-12
-
-
-def _as_pair(reference, estimate, names=("clean", "estimate")):
-    """Return both signals as 1-D float64 arrays of equal length, else raise ValueError."""
-    ref = np.asarray(reference, dtype=np.float64)
-    est = np.asarray(estimate, dtype=np.float64)
-    for name, signal in zip(names, (ref, est)):
-        if signal.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D signal, got shape {signal.shape}")
-    if ref.shape[0] != est.shape[0]:
-        raise ValueError(
-            f"length mismatch: {names[0]} has {ref.shape[0]} samples, "
-            f"{names[1]} has {est.shape[0]} samples"
-        )
-    return ref, est
-
-
-def _loizou_hann(length: int) -> np.ndarray:
-    """Hann window without zero end points: 0.5·(1 − cos(2π·n/(length+1))), n = 1..length.
-
-    This is MATLAB's ``hanning(length)``, the window of the reference SSNR code.
-    """
-    position = np.arange(1, length + 1, dtype=np.float64) / (length + 1)
-    return 0.5 * (1.0 - np.cos(2.0 * np.pi * position))
 
 
 def segmental_snr(clean, estimate, fs: int = 16000, frame_ms: float = 30,
@@ -100,7 +90,7 @@ def segmental_snr(clean, estimate, fs: int = 16000, frame_ms: float = 30,
         ValueError: different lengths, not 1-D, or too short for one frame
             (fewer than ``frame + hop`` samples).
     """
-    ref, est = _as_pair(clean, estimate)
+    ref, est = signal_pair(clean, estimate)
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     frame = int(round(frame_ms * fs / 1000))
@@ -111,7 +101,7 @@ def segmental_snr(clean, estimate, fs: int = 16000, frame_ms: float = 30,
             f"signal of {ref.shape[0]} samples is too short for segmental SNR: needs at "
             f"least {frame + hop} samples (frame {frame}, hop {hop} samples)"
         )
-    window = _loizou_hann(frame)
+    window = loizou_hann(frame)
     # (num_frames, frame) views of the signal, then windowed copies.
     ref_frames = np.lib.stride_tricks.sliding_window_view(ref, frame)[::hop][:num_frames]
     err_frames = np.lib.stride_tricks.sliding_window_view(ref - est, frame)[::hop][:num_frames]
@@ -143,7 +133,7 @@ def si_sdr(reference, estimate) -> float:
         ValueError: different lengths, not 1-D, or a reference that is constant
             (zero energy after removing the mean: the projection is undefined).
     """
-    ref, est = _as_pair(reference, estimate, names=("reference", "estimate"))
+    ref, est = signal_pair(reference, estimate, names=("reference", "estimate"))
     ref = ref - ref.mean()
     est = est - est.mean()
     ref_energy = float(np.dot(ref, ref))
@@ -178,7 +168,7 @@ def pesq_wb(clean, estimate, fs: int = 16000) -> float:
     """
     if int(fs) != 16000:
         raise ValueError(f"wide-band PESQ needs fs=16000 Hz, got fs={fs}; resample first")
-    ref, est = _as_pair(clean, estimate)
+    ref, est = signal_pair(clean, estimate)
     import pesq  # imported here so that the rest of the module works without it
 
     try:
@@ -206,7 +196,7 @@ def stoi(clean, estimate, fs: int = 16000, extended: bool = False) -> float:
     Returns:
         STOI (or ESTOI), nominally in [0, 1] (ESTOI can be slightly negative).
     """
-    ref, est = _as_pair(clean, estimate)
+    ref, est = signal_pair(clean, estimate)
     from pystoi import stoi as _pystoi
     from pystoi.stoi import FS as STOI_RATE
 
@@ -248,7 +238,7 @@ def log_spectral_distance(reference, estimate, fs: int = 16000, frame_ms: float 
     Raises:
         ValueError: different lengths, not 1-D, or shorter than one frame.
     """
-    ref, est = _as_pair(reference, estimate, names=("reference", "estimate"))
+    ref, est = signal_pair(reference, estimate, names=("reference", "estimate"))
     frame, hop = int(round(frame_ms * fs / 1000)), int(round(hop_ms * fs / 1000))
     if ref.shape[0] < frame:
         raise ValueError(f"signal of {ref.shape[0]} samples is too short for the log-spectral "
@@ -272,25 +262,79 @@ SE_METRICS = (
            unit="dB", digits=2),
     Metric("lsd", "LSD", log_spectral_distance, unit="dB", higher_is_better=False, digits=2,
            in_results=False),
+    Metric("llr", "LLR", log_likelihood_ratio, higher_is_better=False, digits=2,
+           in_results=False),
+    Metric("wss", "WSS", weighted_spectral_slope, higher_is_better=False, digits=2,
+           in_results=False),
+    Metric("csig", "CSIG", csig, derived_from=("llr", "pesq", "wss"), digits=2),
+    Metric("cbak", "CBAK", cbak, derived_from=("pesq", "wss", "ssnr"), digits=2),
+    Metric("covl", "COVL", covl, derived_from=("pesq", "llr", "wss"), digits=2),
+    Metric("dnsmos_sig", "DNSMOS SIG", partial(dnsmos_score, part="sig"), digits=2,
+           needs_reference=False, default=False, in_results=False),
+    Metric("dnsmos_bak", "DNSMOS BAK", partial(dnsmos_score, part="bak"), digits=2,
+           needs_reference=False, default=False, in_results=False),
+    Metric("dnsmos_ovrl", "DNSMOS OVRL", partial(dnsmos_score, part="ovrl"), digits=2,
+           needs_reference=False, default=False, in_results=False),
 )
-"""The SE metrics, in the order of ``scores.json`` and the per-utterance TSVs."""
+"""The SE metrics, in the order of ``scores.json`` and the per-utterance TSVs; a derived
+metric after the metrics it is computed from."""
+
+DEFAULT_SE_METRICS = tuple(metric for metric in SE_METRICS if metric.default)
+"""What is scored unless more is asked for: all but DNSMOS (module docstring)."""
 
 
-def se_scores(clean, estimate, fs: int = 16000) -> Dict[str, float]:
-    """Every metric of ``SE_METRICS`` for one utterance.
+def se_metrics(extra=()) -> tuple:
+    """``DEFAULT_SE_METRICS`` and the opt-in metrics named in ``extra``, in declaration
+    order.
+
+    Raises:
+        ValueError: a name that is not an opt-in SE metric.
+    """
+    opt_in = [metric.name for metric in SE_METRICS if not metric.default]
+    unknown = [name for name in extra if name not in opt_in]
+    if unknown:
+        raise ValueError(f"unknown opt-in SE metric(s) {', '.join(unknown)} "
+                         f"(choices: {', '.join(opt_in)})")
+    return tuple(metric for metric in SE_METRICS if metric.default or metric.name in extra)
+
+
+def se_scores(clean, estimate, fs: int = 16000, metrics=DEFAULT_SE_METRICS) -> Dict[str, float]:
+    """The metrics of ``metrics`` for one utterance: each from the signals, or a derived
+    one from the values computed before it.
 
     Args:
         clean: reference signal, shape ``(num_samples,)``.
         estimate: enhanced signal, shape ``(num_samples,)``, same length.
-        fs: sampling rate in Hz (16000: PESQ is wide-band only).
+        fs: sampling rate in Hz (16000: PESQ and DNSMOS need it).
+        metrics: ``Metric`` entries of ``SE_METRICS``, in declaration order.
 
     Returns:
-        ``{name: score}``, e.g. ``{"ssnr": dB, "pesq": MOS-LQO (NaN if no speech
-        detected), "stoi": 0..1, "estoi": 0..1, "si_sdr": dB}``.
+        ``{name: score}`` in the order of ``metrics``, e.g. ``{"ssnr": dB, "pesq":
+        MOS-LQO (NaN if no speech detected, and so are CSIG, CBAK, COVL), "stoi": 0..1,
+        …}``.
 
     Raises:
-        ValueError: the lengths differ (the message gives both), or see the
-            individual functions.
+        ValueError: the lengths differ (the message gives both), a derived metric
+            without the metrics it is computed from, or see the individual functions.
     """
-    ref, est = _as_pair(clean, estimate)
-    return {metric.name: metric.compute(ref, est, fs) for metric in SE_METRICS}
+    ref, est = signal_pair(clean, estimate)
+    scores = {}
+    for metric in metrics:
+        if metric.derived_from:
+            missing = [name for name in metric.derived_from if name not in scores]
+            if missing:
+                raise ValueError(f"{metric.name} is computed from {', '.join(missing)}: "
+                                 f"score {'it' if len(missing) == 1 else 'them'} before it")
+            scores[metric.name] = metric.compute(*(scores[name] for name in metric.derived_from))
+        elif metric.needs_reference:
+            scores[metric.name] = metric.compute(ref, est, fs)
+        else:
+            scores[metric.name] = metric.compute(est, fs)
+    return scores
+
+
+def reference_free_scores(signal, fs: int = 16000, metrics=DEFAULT_SE_METRICS) -> Dict[str, float]:
+    """The non-intrusive metrics among ``metrics`` (``needs_reference=False``) of one
+    signal, e.g. of the clean reference itself: ``{name: score}``, {} if none."""
+    return {metric.name: metric.compute(np.asarray(signal, dtype=np.float64), fs)
+            for metric in metrics if not metric.needs_reference}
