@@ -19,7 +19,7 @@ from merit.data import mini_emo
 from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
-from merit.metrics.se import SE_METRICS
+from merit.metrics.se import DEFAULT_SE_METRICS
 from recipe_tree import REPO, make_recipe_tree
 
 DOWNLOADS = REPO / "egs" / "mini_emo" / "merit" / "downloads"
@@ -234,7 +234,7 @@ def test_stage_6_scores_and_writes_results(decoded_recipe, run_tool):
     assert scores["snr_db"] == "-5" and scores["condition"] == "unseen"
     assert scores["ser"]["count"] == 160 and 0 <= scores["ser"]["macro_f1"] <= 1
     for which in ("noisy", "enhanced"):
-        assert list(scores["se"][which]) == [metric.name for metric in SE_METRICS]
+        assert list(scores["se"][which]) == [metric.name for metric in DEFAULT_SE_METRICS]
     assert scores["se"]["noisy"]["ssnr"] < 0  # -5 dB mixtures
     assert scores["se"]["enhanced"]["si_sdr"] != scores["se"]["noisy"]["si_sdr"]  # output is not input
     results = (exp / "RESULTS.md").read_text()
