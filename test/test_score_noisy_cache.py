@@ -199,3 +199,68 @@ def test_a_garbled_cache_warns_and_is_recomputed(scored_set, capsys, garbage):
     assert_same_scores(plain_scores, scores)
     assert list(read_cache(cache)[1]) == list(UTTS)
     assert reused(run_score(capsys, data, decode, cache)[2], decode, cache, 4)
+
+
+class InProcessPool:
+    """A stand-in for ProcessPoolExecutor that runs the tasks here, so that a patched
+    module (the fake DNSMOS below) is what scores them."""
+
+    def __init__(self, max_workers, initializer, initargs):
+        initializer(*initargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def map(self, function, tasks, chunksize=1):
+        return map(function, tasks)
+
+
+def fake_dnsmos(signal, fs=16000):
+    """Stands for the model (tested in test_metrics_dnsmos): a distinct value per signal."""
+    rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64))))
+    return {"sig": 1.0 + rms, "bak": 2.0 + rms, "ovrl": 3.0 + rms}
+
+
+def test_opt_in_dnsmos_scores_the_clean_reference_in_the_noisy_cache(scored_set, capsys,
+                                                                     monkeypatch):
+    from merit.metrics import dnsmos
+
+    monkeypatch.setattr(dnsmos, "dnsmos_p835", fake_dnsmos)
+    monkeypatch.setattr(score, "ProcessPoolExecutor", InProcessPool)
+    data, audio, cache = scored_set["data"], scored_set["audio"], scored_set["cache"]
+    decode, no_enh = scored_set["with_enh"], scored_set["without_enh"]
+    extra = ["--extra_metrics", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"]
+    argv = ["--data_dir", str(data), "--nj", "1", "--noisy_cache", str(cache)]
+    assert score.main(argv + ["--decode_dir", str(decode)] + extra) == 0
+    scores = json.loads((decode / "scores.json").read_text())["se"]
+    names = list(score.SE_NAMES) + ["dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"]
+    assert list(scores) == ["count", "clean", "noisy", "enhanced"]
+    assert list(scores["clean"]) == names[-3:]  # the non-intrusive metrics only
+    assert list(scores["noisy"]) == list(scores["enhanced"]) == names
+    for which, part in (("clean", "clean"), ("noisy", "noisy"), ("enhanced", "enh")):
+        rms = [fake_dnsmos(score.read_audio(audio / f"{u}_{part}.wav"))["ovrl"] for u in UTTS]
+        assert scores[which]["dnsmos_ovrl"] == pytest.approx(np.mean(rms), rel=1e-12), which
+    assert scores["clean"]["dnsmos_ovrl"] < scores["enhanced"]["dnsmos_ovrl"] \
+        < scores["noisy"]["dnsmos_ovrl"]  # the fake: louder is "better"
+    columns = (decode / "per_utt_se.tsv").read_text().splitlines()[0].split("\t")
+    assert columns == ["utt"] + [f"clean_{m}" for m in names[-3:]] + [
+        f"{which}_{m}" for which in ("noisy", "enhanced") for m in names]
+    header, rows = read_cache(cache)
+    assert header[7:] == names + [f"clean_{m}" for m in names[-3:]]
+    # a run of the default metrics reads the wider cache, computes nothing, keeps its own
+    with monkeypatch.context() as patch:
+        no_recompute(patch)
+        assert score.main(argv + ["--decode_dir", str(no_enh)]) == 0
+    assert reused(capsys.readouterr().err, no_enh, cache, 4)
+    assert list(json.loads((no_enh / "scores.json").read_text())["se"]) == ["count", "noisy"]
+    assert read_cache(cache)[0][7:] == list(score.SE_NAMES)
+    # asked for DNSMOS again, that cache lacks it: computed again, said so
+    assert score.main(argv + ["--decode_dir", str(no_enh)] + extra) == 0
+    err = capsys.readouterr().err
+    assert f"{cache}: no dnsmos_sig, dnsmos_bak, dnsmos_ovrl, clean_dnsmos_sig" in err
+    assert reused(err, no_enh, cache, 0)
+    assert read_cache(cache)[1]["utt_a"]["clean_dnsmos_bak"] == repr(
+        fake_dnsmos(score.read_audio(audio / "utt_a_clean.wav"))["bak"])
