@@ -163,7 +163,7 @@ def test_markdown_tables_become_html():
     markdown = ("### SER macro-F1\n\n| system | 0 dB <seen> |\n|---|---|\n| a | 0.5 ± 0.1 |\n"
                 "| a vs. b | +3 %\\|* |\n\n`*`: p < 0.05, paired\nover utterances.\n")
     assert make_report.markdown_to_html(markdown) == (
-        "<h3>SER macro-F1</h3>\n<table class=\"tables\">\n"
+        "<h3>SER macro-F1</h3>\n<div class=\"wide\"><table class=\"tables\">\n"
         "<tr><th>system</th><th>0 dB &lt;seen&gt;</th></tr>\n"
         "<tr><td>a</td><td>0.5 ± 0.1</td></tr>\n<tr><td>a vs. b</td><td>+3 %|*</td></tr>\n"
-        "</table>\n<p><code>*</code>: p &lt; 0.05, paired over utterances.</p>")
+        "</table></div>\n<p><code>*</code>: p &lt; 0.05, paired over utterances.</p>")

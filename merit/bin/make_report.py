@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 import numpy as np
@@ -60,6 +60,8 @@ h2 { border-bottom: 2px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; vertical-align: middle; }
 th { background: #f0f0f0; }
+.wide { overflow-x: auto; }
+.tables { font-size: 0.9em; }
 .tables td { text-align: right; white-space: nowrap; }
 .tables td:first-child { text-align: left; }
 .player { display: flex; align-items: center; gap: 0.5em; }
@@ -139,7 +141,7 @@ def scored_runs(exp_dirs: List[Path], out_dir: Path) -> List[Path]:
 
 def first_seeds(runs: List[Path]) -> Dict[str, Path]:
     """``{system: exp dir of its lowest seed}``, systems in the order they first occur."""
-    chosen: Dict[str, tuple] = {}
+    chosen: Dict[str, Tuple[int, Path]] = {}
     for exp in runs:
         match = SEED_RE.match(exp.name)
         system, seed = (match["system"], int(match["seed"])) if match else (exp.name, -1)
@@ -148,8 +150,8 @@ def first_seeds(runs: List[Path]) -> Dict[str, Path]:
     return {system: exp for system, (_, exp) in chosen.items()}
 
 
-def decode_dirs(exp: Path) -> Dict[str, Path]:
-    """``{set: decode dir}`` of a run, the set read from each ``scores.json``."""
+def decode_dirs(exp: Path) -> Dict[str, Tuple[Path, dict]]:
+    """``{set: (decode dir, its scores.json)}`` of a run, the set named in the scores."""
     found = {}
     for path in sorted(exp.glob("decode_*/scores.json")):
         try:
@@ -214,7 +216,8 @@ def markdown_to_html(text: str) -> str:
             head, *body = table
             rows = [f"<tr>{''.join(f'<th>{inline(c)}</th>' for c in head)}</tr>"]
             rows += [f"<tr>{''.join(f'<td>{inline(c)}</td>' for c in row)}</tr>" for row in body]
-            out.append('<table class="tables">\n' + "\n".join(rows) + "\n</table>")
+            out.append('<div class="wide"><table class="tables">\n' + "\n".join(rows) +
+                       "\n</table></div>")
             table.clear()
         if paragraph:
             out.append(f"<p>{inline(' '.join(paragraph))}</p>")
