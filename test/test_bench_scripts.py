@@ -3,6 +3,7 @@
 import json
 
 from merit.bin import bench_audio_stages, bench_stages
+from merit.metrics.se import SE_METRICS
 
 
 def test_audio_stages_benchmark_reports_each_cpu_stage(tmp_path, capsys):
@@ -11,10 +12,14 @@ def test_audio_stages_benchmark_reports_each_cpu_stage(tmp_path, capsys):
     results = json.loads(out.read_text())
     assert results["utterances"] == 2 and results["audio_seconds"] >= 2 * 6.0
     printed = capsys.readouterr().out
-    for stage in ("stage2_simulate_rtf", "stage6_score_first_system_rtf",
-                  "stage6_score_further_system_rtf"):
+    metrics = [f"metric_{metric.name}_rtf" for metric in SE_METRICS]
+    for stage in ["stage2_simulate_rtf", "stage6_score_first_system_rtf",
+                  "stage6_score_further_system_rtf", *metrics, "metrics_default_rtf",
+                  "metrics_composite_rtf", "metrics_dnsmos_rtf"]:
         assert results[stage] > 0, stage
         assert f"| {stage} |" in printed
+    assert results["metrics_default_rtf"] == sum(
+        results[f"metric_{metric.name}_rtf"] for metric in SE_METRICS if metric.default)
 
 
 def test_gpu_stages_benchmark_runs_tiny_on_cpu(tmp_path, capsys):

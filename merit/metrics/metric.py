@@ -44,6 +44,24 @@ class Metric:
     in_results: bool = True
     in_tables: bool = False
 
+    def score(self, reference, estimate, fs: int, scored: dict) -> float:
+        """This SE metric of one utterance: from the values ``scored`` before it
+        (``{name: value}``) when it is derived, else from the estimate, and the
+        reference when it needs one.
+
+        Raises:
+            ValueError: a derived metric whose sources are not in ``scored``.
+        """
+        if self.derived_from:
+            missing = [name for name in self.derived_from if name not in scored]
+            if missing:
+                raise ValueError(f"{self.name} is computed from {', '.join(missing)}: "
+                                 f"score {'it' if len(missing) == 1 else 'them'} before it")
+            return self.compute(*(scored[name] for name in self.derived_from))
+        if self.needs_reference:
+            return self.compute(reference, estimate, fs)
+        return self.compute(estimate, fs)
+
     @property
     def heading(self) -> str:
         """``SSNR (dB)``: the title with its unit."""

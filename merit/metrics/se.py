@@ -320,16 +320,7 @@ def se_scores(clean, estimate, fs: int = 16000, metrics=DEFAULT_SE_METRICS) -> D
     ref, est = signal_pair(clean, estimate)
     scores = {}
     for metric in metrics:
-        if metric.derived_from:
-            missing = [name for name in metric.derived_from if name not in scores]
-            if missing:
-                raise ValueError(f"{metric.name} is computed from {', '.join(missing)}: "
-                                 f"score {'it' if len(missing) == 1 else 'them'} before it")
-            scores[metric.name] = metric.compute(*(scores[name] for name in metric.derived_from))
-        elif metric.needs_reference:
-            scores[metric.name] = metric.compute(ref, est, fs)
-        else:
-            scores[metric.name] = metric.compute(est, fs)
+        scores[metric.name] = metric.score(ref, est, fs, scores)
     return scores
 
 
