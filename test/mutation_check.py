@@ -292,6 +292,32 @@ MUTATIONS = [
           "key = (signal.shape[0], fs, rate)"),),
         ("test/test_metrics_se.py",)),
     Mutation(
+        "composite_csig_drops_wss", "metrics", "merit/metrics/composite.py",
+        (("return _rating(3.093 - 1.029 * llr + 0.603 * pesq - 0.009 * wss)",
+          "return _rating(3.093 - 1.029 * llr + 0.603 * pesq)"),),
+        ("test/test_metrics_composite.py",)),
+    Mutation(
+        "composite_llr_reference_swapped", "metrics", "merit/metrics/composite.py",
+        (("    ref, est = signal_pair(clean, estimate)\n    frame, hop = frame_geometry(fs)\n"
+          "    order = lpc_order(fs)",
+          "    est, ref = signal_pair(clean, estimate)\n    frame, hop = frame_geometry(fs)\n"
+          "    order = lpc_order(fs)"),),
+        ("test/test_metrics_composite.py",)),
+    Mutation(
+        "composite_wss_peak_band_off_by_one", "metrics", "merit/metrics/composite.py",
+        (("peak = np.where(rising, next_non_rising - 1, last_rising + 1)",
+          "peak = np.where(rising, next_non_rising, last_rising + 1)"),),
+        ("test/test_metrics_composite.py",)),
+    Mutation(
+        "dnsmos_outputs_misread", "metrics", "merit/metrics/dnsmos.py",
+        (("PARTS = tuple(POLYNOMIALS)", "PARTS = (\"bak\", \"sig\", \"ovrl\")"),),
+        ("test/test_metrics_dnsmos.py",)),
+    Mutation(
+        "scoring_clean_part_scores_noisy", "scoring", "merit/bin/score.py",
+        (("reference_free_scores(clean, metrics=metrics)",
+          "reference_free_scores(read_audio(noisy_path), metrics=metrics)"),),
+        ("test/test_score_noisy_cache.py",)),
+    Mutation(
         "report_player_names_an_uncopied_duplicate", "report", "merit/bin/make_report.py",
         (('preload="metadata" src="{src(used)}">', 'preload="metadata" src="{src(rel)}">'),),
         ("test/test_make_report.py::test_every_source_is_a_file_copied_into_the_report",)),
