@@ -4,9 +4,10 @@
 
 An environment block (date, python, torch, espnet, s3prl, git hash), then one row per
 decoded set: each task's metrics marked ``in_results`` (SER macro-F1 / UAR / accuracy,
-and SSNR, PESQ, STOI, SI-SDR of the noisy input → the enhanced output). When the scores
-hold oracle bounds (``merit.bin.score --oracle_config``), a second table gives them per
-set (``oracle_mask``, ``oracle_magnitude``) with the settings each depends on.
+and SSNR, PESQ, STOI, SI-SDR, CSIG, CBAK, COVL of the noisy input → the enhanced
+output). When the scores hold oracle bounds (``merit.bin.score --oracle_config``), a
+second table gives them per set (``oracle_mask``, ``oracle_magnitude``) with the
+settings each depends on.
 """
 import json
 import platform
