@@ -113,7 +113,7 @@ def test_stage6_scores_each_decode_against_its_noisy_test_set(recipe, run_tool):
     for args in recorded_calls(calls, "merit.bin.score"):  # the oracles of its own SE head
         assert option_values(args, "--oracle_config") == [f"{EXP}/config.yaml"]
     (report,) = recorded_calls(calls, "merit.bin.make_report")  # the tables' runs and text
-    assert report == [EXP, "--tables", "exp/tables_fbank.md", "--out_dir", "exp/report_fbank"]
+    assert report == [EXP, "--tables", "exp/tables_fbank.md", "--out_dir", "exp/report"]
 
 
 def decoded(recipe_dir, exp, score_done=None):
@@ -155,6 +155,37 @@ def test_stage6_scores_again_sets_scored_before_the_oracles(recipe, run_tool):
     (args,) = recorded_calls(calls, "merit.bin.score")  # first run only
     assert len(option_values(args, "--decode_dir")) == len(NOISY_TEST_SETS)
     assert "every set already scored, skipped" in res.stderr
+
+
+def test_stage6_scores_again_when_the_metric_set_changes(recipe, run_tool):
+    """The score key holds the SE metrics scored: asking for DNSMOS rescores every set
+    (passing --extra_metrics to the scorer), saying why; the same call again does not."""
+    recipe_dir, env, calls = recipe
+    command = ["./merit.sh", "--stage", "5", "--stop_stage", "6", *SETS_OPTIONS]
+    res = run_tool(command, cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    (first,) = recorded_calls(calls, "merit.bin.score")
+    assert "--extra_metrics" not in first
+    with_dnsmos = command + ["--extra_metrics", "dnsmos_sig dnsmos_ovrl"]
+    logs = []
+    for _ in range(2):
+        res = run_tool(with_dnsmos, cwd=recipe_dir, env=env)
+        assert res.returncode == 0, res.stderr
+        logs.append(res.stderr)
+    _, again = recorded_calls(calls, "merit.bin.score")  # the second call rescored nothing
+    assert again[again.index("--extra_metrics"):][:3] == ["--extra_metrics", "dnsmos_sig", "dnsmos_ovrl"]
+    assert len(option_values(again, "--decode_dir")) == len(NOISY_TEST_SETS)
+    assert f"Scoring {EXP}/decode_test_snr0_seen again: changed since the last run: metrics" in logs[0]
+    assert "every set already scored, skipped" in logs[1]
+
+
+def test_unknown_extra_metric_stops_before_any_stage(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "6", *SETS_OPTIONS,
+                    "--extra_metrics", "dnsmos_ovr"], cwd=recipe_dir, env=env)
+    assert res.returncode == 2
+    assert "--extra_metrics: unknown opt-in SE metric(s) dnsmos_ovr (choices: dnsmos_sig" in res.stderr
+    assert recorded_calls(calls, "merit.bin.merit_inference") == []
 
 
 TRAIN_OPTIONS = ["--stage", "4", "--stop_stage", "4", "--ssl_mode", "online",

@@ -68,6 +68,7 @@ parallel_runs=1          # runs of the matrix trained, decoded or scored at once
 expdir=exp
 inference_model=""       # checkpoint decoded in stage 5 (default: from best_model_criterion)
 baselines="cascade naive_mtl"  # systems make_tables compares the others with (if run)
+extra_metrics=""         # opt-in SE metrics stage 6 scores too, e.g. "dnsmos_sig dnsmos_bak dnsmos_ovrl"
 
 help_message=$(cat << EOF
 Usage: $0 [options]
@@ -109,6 +110,7 @@ Options (defaults in brackets):
   --expdir          # where experiments go (${expdir})
   --inference_model # checkpoint decoded in stage 5 ("${inference_model}" = from the config)
   --baselines       # make_tables baselines, those among --systems ("${baselines}")
+  --extra_metrics   # opt-in SE metrics scored in stage 6: DNSMOS (dnsmos_sig dnsmos_bak dnsmos_ovrl, ~7x the default metrics' time) ("${extra_metrics}")
   --config FILE     # read options from FILE (name=value lines)
   --help            # print this message
 
@@ -129,6 +131,18 @@ for n in stage stop_stage nj ngpu num_nodes parallel_runs; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || { log "Error: --${n} must be a non-negative integer, got '${!n}'"; exit 2; }
 done
 [ "${parallel_runs}" -ge 1 ] || { log "Error: --parallel_runs must be at least 1"; exit 2; }
+# scored_se_metrics: the SE metrics stage 6 scores (the default ones and --extra_metrics),
+# by name; an unknown --extra_metrics name is an error that lists the choices
+scored_se_metrics() {
+    python3 -c 'import sys
+from merit.metrics.se import se_metrics
+try:
+    print(" ".join(m.name for m in se_metrics(sys.argv[1:])))
+except ValueError as err:
+    sys.exit(f"--extra_metrics: {err}")' ${extra_metrics}
+}
+metric_args=()
+[ -z "${extra_metrics}" ] || metric_args=(--extra_metrics ${extra_metrics})
 case "${ssl_mode}" in dumped|online) ;; *) log "Error: --ssl_mode must be dumped or online, got '${ssl_mode}'"; exit 2 ;; esac
 case "${cascade_ser_train}" in clean|noisy|enhanced) ;;
     *) log "Error: --cascade_ser_train must be clean, noisy or enhanced, got '${cascade_ser_train}'"; exit 2 ;; esac
@@ -144,6 +158,9 @@ done
 
 . ./path.sh
 . ./cmd.sh
+if [ -n "${extra_metrics}" ] && [ "${stop_stage}" -ge 6 ]; then
+    scored_se_metrics > /dev/null || exit 2
+fi
 
 # GPUs asked for on this machine (run.pl) must be here: found now, not in a stage-3 job log.
 # shellcheck disable=SC2154
@@ -693,7 +710,8 @@ score_references() {
         sets+=(--data_dir "data/${dset}" --noisy_cache "data/${dset}/noisy_se_scores.tsv")
     done
     for config in "${configs[@]}"; do
-        python3 -m merit.bin.score "${sets[@]}" --nj "${jobs}" --oracle_config "${config}"
+        python3 -m merit.bin.score "${sets[@]}" --nj "${jobs}" --oracle_config "${config}" \
+            "${metric_args[@]}"
     done
     rm -rf "${tmp}"
 }
@@ -776,15 +794,18 @@ score_run() {
     for dset in ${test_sims}; do
         dec=${exp}/decode_${dset}
         [ -f "${dec}/decode.done" ] || { log "Error: ${dec} is not decoded (run stage 5)"; exit 1; }
-        key="$(cat "${dec}/decode.done")"$'\n'"oracle_config ${config}"
+        key="$(cat "${dec}/decode.done")"$'\n'"oracle_config ${config}"$'\n'"metrics ${scored_metrics}"
         done_with "${dec}/score.done" "${key}" && continue
+        [ ! -f "${dec}/score.done" ] ||
+            log "Scoring ${dec} again: $(changed_since "${dec}/score.done" "${key}")"
         opts+=(--data_dir "data/${dset}" --decode_dir "${dec}"
                --noisy_cache "data/${dset}/noisy_se_scores.tsv")
         todo+=("${dec}")
         keys+=("${key}")
     done
     if [ ${#todo[@]} -gt 0 ]; then  # one process for the sets: it starts once
-        python3 -m merit.bin.score "${opts[@]}" --nj "${run_nj}" --oracle_config "${config}"
+        python3 -m merit.bin.score "${opts[@]}" --nj "${run_nj}" --oracle_config "${config}" \
+            "${metric_args[@]}"
         for i in "${!todo[@]}"; do
             mark_done "${todo[i]}/score.done" "${keys[i]}"
         done
@@ -800,7 +821,7 @@ score_run() {
 }
 
 stage_score() {
-    local exps=() args=() system seed base tables report
+    local exps=() args=() system seed base tables report scored_metrics
     if [ -n "${references_pid}" ]; then
         log "Waiting for the reference scores started in stage 4 (log: ${references_log})"
         wait "${references_pid}" || { log "Error: scoring the noisy test sets and the oracle bounds failed: see ${references_log}"; exit 1; }
@@ -809,6 +830,7 @@ stage_score() {
     for seed in ${seeds}; do
         for system in ${systems}; do exps+=("$(exp_dir "$(system_name "${system}")" "${seed}")"); done
     done
+    scored_metrics=$(scored_se_metrics)  # part of each set's score key: new metrics rescore
     run_pool score_run "${exps[@]}"
     for base in ${baselines}; do
         [[ " ${systems} " == *" ${base} "* ]] &&
@@ -819,7 +841,7 @@ stage_score() {
     mv "${tables}.tmp" "${tables}"
     log "Tables of ${systems// /, } over seed(s) ${seeds// /, } (also in ${tables}):"
     cat "${tables}" >&2
-    report=${expdir}/report_${upstream}${exp_suffix}
+    report=${expdir}/report
     python3 -m merit.bin.make_report "${exps[@]}" --tables "${tables}" --out_dir "${report}"
     log "Listening page (audio examples, tables, plots): ${report}/index.html"
 }
