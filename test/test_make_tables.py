@@ -440,3 +440,14 @@ PESQ
     # one family: plain labels (runs scored without oracles add none: EXPECTED above)
     code, out, _ = run(capsys, [tree / "base", tree / "merit_seed1"])
     assert "| oracle_mask | 3.01 | 2.51 |\n| oracle_magnitude | 3.51 | 3.01 |\n| base |" in out
+
+
+def test_no_oracle_row_for_a_metric_the_oracles_lack(tree, capsys):
+    """The oracles were scored without LSD here (like an opt-in metric scored later
+    without --oracle_config): the LSD table has no oracle rows, the PESQ table has them."""
+    add_oracles(tree / "base", "log1p", (3.01, 2.51), (3.51, 3.01))
+    code, out, _ = run(capsys, [tree / "base"], "--metrics", "pesq,lsd")
+    assert code == 0
+    pesq, lsd = out.split("### ")[1:3]
+    assert "| oracle_mask | 3.01 | 2.51 |" in pesq
+    assert lsd.startswith("LSD") and "oracle" not in lsd

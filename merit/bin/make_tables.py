@@ -275,7 +275,9 @@ def settings_label(settings: dict, others: list) -> str:
 def oracle_rows(systems: dict, sets: list, task, metric) -> list:
     """Rows of the oracle bounds in the scores (``se.oracle_settings`` names them and
     what each depends on): per oracle, one row per distinct settings, in the order first
-    met; a cell is the value of the first run with those settings on that set."""
+    met; a cell is the value of the first run with those settings on that set. A row
+    with no value of the metric (an opt-in metric the oracles were not scored with) is
+    left out."""
     found = {}  # oracle -> {settings as sorted JSON: (settings, {set: value})}
     for runs in systems.values():
         for run in runs.values():
@@ -290,6 +292,8 @@ def oracle_rows(systems: dict, sets: list, task, metric) -> list:
     for oracle, families in found.items():
         every = [settings for settings, _ in families.values()]
         for settings, cells in families.values():
+            if not cells:
+                continue
             label = oracle if len(every) == 1 else f"{oracle} ({settings_label(settings, every)})"
             rows.append([label] + [metric.format(cells[n]) if n in cells else DASH for n in sets])
     return rows
