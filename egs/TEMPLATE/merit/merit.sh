@@ -110,7 +110,7 @@ Options (defaults in brackets):
   --expdir          # where experiments go (${expdir})
   --inference_model # checkpoint decoded in stage 5 ("${inference_model}" = from the config)
   --baselines       # make_tables baselines, those among --systems ("${baselines}")
-  --extra_metrics   # opt-in SE metrics scored in stage 6: DNSMOS (dnsmos_sig dnsmos_bak dnsmos_ovrl, ~7x the default metrics' time) ("${extra_metrics}")
+  --extra_metrics   # opt-in SE metrics scored in stage 6: DNSMOS (dnsmos_sig dnsmos_bak dnsmos_ovrl, 7-40x the default metrics' time, more on short utterances) ("${extra_metrics}")
   --config FILE     # read options from FILE (name=value lines)
   --help            # print this message
 
