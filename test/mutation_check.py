@@ -326,6 +326,10 @@ MUTATIONS = [
         (("audio.dataset.duration = audio.duration.toFixed(2);",
           "audio.dataset.duration = audio.durations.toFixed(2);"),),
         ("test/test_report_browser.py::test_every_player_reports_a_duration_and_nothing_is_logged",)),
+    Mutation(
+        "merit_sh_score_key_without_metrics", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('''"oracle_config ${config}"$'\\n'"metrics ${scored_metrics}"''', '''"oracle_config ${config}"'''),),
+        ("test/test_merit_sh_stage_choices.py::test_stage6_scores_again_when_the_metric_set_changes",)),
 ]
 
 
