@@ -7,7 +7,8 @@
 The model comes from ``<model_dir>/config.yaml`` and a checkpoint (default: the one
 kept for the config's first ``best_model_criterion``, e.g. ``valid.macro_f1.best.pth``).
 A model trained on dumped features takes those features (``feats``, (T, L, D)) when
-given, else computes them with the upstream recorded in its config.
+given, else computes them with the upstream recorded in its config. The checkpoint is
+read as tensors only, and every weight must fit (``merit.utils.model_loading``).
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ import torch
 
 from merit.data.audio_io import SAMPLE_RATE
 from merit.models.frontend import DumpedFrontend
-from merit.tasks.merit_task import MeritTask
 from merit.utils.best_checkpoint import best_checkpoint
+from merit.utils.model_loading import load_model
 
 # Shortest input merit-infer accepts, in seconds. One frame of WavLM (or of fbank)
 # sees 25 ms of audio, so from a 5 ms input whatever emotion comes out is not from
@@ -66,7 +67,7 @@ class Speech2Merit:
         weights = model_dir / self.checkpoint
         if not weights.exists():
             raise FileNotFoundError(f"{weights}: not found (is {model_dir} a trained model dir?)")
-        self.model, self.args = MeritTask.build_model_from_file(config, weights, device=device)
+        self.model, self.args = load_model(config, weights, device=device)
         self.model.eval()
         self.device = device
         self.classes: List[str] = list(self.args.emotion_classes)

@@ -330,6 +330,15 @@ MUTATIONS = [
         "merit_sh_score_key_without_metrics", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
         (('''"oracle_config ${config}"$'\\n'"metrics ${scored_metrics}"''', '''"oracle_config ${config}"'''),),
         ("test/test_merit_sh_stage_choices.py::test_stage6_scores_again_when_the_metric_set_changes",)),
+    Mutation(
+        "model_loading_unpickles_anything", "inference", "merit/utils/model_loading.py",
+        (("torch.load(weights, map_location=device, weights_only=True)",
+          "torch.load(weights, map_location=device, weights_only=False)"),),
+        ("test/test_safe_model_loading.py",)),
+    Mutation(
+        "model_loading_ignores_missing_weights", "inference", "merit/utils/model_loading.py",
+        (("    if missing or unexpected:\n", "    if unexpected:\n"),),
+        ("test/test_safe_model_loading.py",)),
 ]
 
 
