@@ -17,7 +17,7 @@ def get_parser():
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--checkpoint", default=None,
                         help="default: the config's first best_model_criterion, "
-                             "e.g. valid.macro_f1.best.pth")
+                             "e.g. valid.loss.best.pth (se_only, the mini default)")
     parser.add_argument("--out", default=None, help="where to write the enhanced audio")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--min_duration", type=float, default=None,
