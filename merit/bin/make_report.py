@@ -43,13 +43,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from merit.bin.make_tables import DASH, SEED_RE
 from merit.bin.plot_decodes import log_spectrogram
 from merit.data.audio_io import read_audio
 from merit.data.datadir import c_sorted, read_kv
 from merit.utils.atomic_dir import replacing_dir
 
-DASH = "–"
-SEED_RE = re.compile(r"^(?P<system>.+)_seed(?P<seed>\d+)$")
 SPECTROGRAM_PX = (360, 110)
 SPECTROGRAM_COLOURS = 32
 
