@@ -1,6 +1,6 @@
 """A trained MERIT model applied to one utterance at a time.
 
-    speech2merit = Speech2Merit("exp/sparse_merit_fbank")
+    speech2merit = Speech2Merit("exp/sparse_merit_fbank")   # or .from_pretrained("model.zip")
     result = speech2merit(noisy)        # noisy: (samples,) float at 16 kHz
     result.enhanced, result.posteriors, result.expert_usage
 
@@ -73,6 +73,17 @@ class Speech2Merit:
         self.classes: List[str] = list(self.args.emotion_classes)
         self._online = None  # built on first use, for dumped-feature models given audio only
         self._dumped = isinstance(self.model.frontend, DumpedFrontend)
+
+    @classmethod
+    def from_pretrained(cls, model, checkpoint: Optional[str] = None,
+                        device: str = "cpu") -> "Speech2Merit":
+        """A model from a packed zip (``merit-pack``) or a model dir (a trained exp
+        dir, or an unpacked pack); ``checkpoint`` overrides the one packed or the
+        config's default."""
+        from merit.pack import resolve_model
+
+        model_dir, packed = resolve_model(model)
+        return cls(model_dir, checkpoint or packed, device=device)
 
     def _features(self, speech: torch.Tensor, lengths: torch.Tensor):
         if self._online is None:
