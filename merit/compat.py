@@ -30,18 +30,34 @@ at import time, in words a user cannot tell from real errors:
   cmudict averaged_perceptron_tagger_eng``), or gets nltk's LookupError naming the
   missing resource when it builds ``g2p_en.G2p``.
 
+**A hub that imports one family.** ``s3prl.hub`` star-imports the ``hubconf`` of every
+upstream family, and one of them (``espnet_hubert``) imports ESPnet's training task,
+with ``inflect``, ``transformers`` and g2p_en: about 12 s before the first feature, for
+any upstream, even ``fbank``. ``s3prl.hub`` is therefore loaded lazily: looking up an
+entry (``getattr(hub, "fbank")``, as ``S3PRLUpstream("fbank")`` does) imports only the
+hubconf module that binds that name last in the hub's own order, which is the object
+the real hub would hold. Which module binds what is read from the sources' syntax
+trees (top-level ``def``, ``class``, assignments and imports), not by importing them.
+Anything else (``hub.options()``, which lists every entry; a name bound by the hub
+itself; a name whose binding did not happen at run time) runs the real hub module
+first, so the answer is always the real hub's. A name no source binds is an
+AttributeError without importing anything.
+
 ``install()`` runs when ``merit`` is imported. It imports none of these packages
 itself (torchaudio alone would cost every data tool the ~3 s import of torch): a module
 already loaded is handled at once where that still helps (torchaudio is patched), and
 an import hook wraps the loading of the others, each the first time anything imports
 it. ``apply()`` patches torchaudio directly and is idempotent.
 """
+import ast
 import contextlib
 import importlib
 import importlib.abc
 import logging
 import sys
 import types
+from pathlib import Path
+from typing import Dict, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +188,118 @@ def _exec_without_downloads(exec_module, module) -> None:
             nltk.download = real_download
 
 
+# ---- lazy s3prl.hub ---------------------------------------------------------------------
+
+#: What the hub's entry lookups fall back to: run the real hub module.
+_RUN_HUB = ("", "")
+
+
+def _top_level_statements(body):
+    """Statements run at import, descending into top-level ``if``/``try``/``with``."""
+    for node in body:
+        yield node
+        for block in ("body", "orelse", "finalbody"):
+            yield from _top_level_statements(getattr(node, block, None) or [])
+        for handler in getattr(node, "handlers", None) or []:
+            yield from _top_level_statements(handler.body)
+
+
+def _module_source(package_dir: Path, module: str) -> Path:
+    """The file of ``module`` (``s3prl.upstream.wavlm.hubconf``) under ``package_dir``,
+    the directory of its top-level package (s3prl/), found without importing it."""
+    return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
+
+
+def _bindings(path: Path, module: str, package_dir: Path, public_of) -> Dict[str, Tuple[str, str]]:
+    """name -> (module, attribute) for every name the top level of ``path`` binds, in
+    order, later bindings winning; a ``from M import *`` binds ``public_of(M)``; a name
+    defined in the file itself is (``module``, name)."""
+    bound: Dict[str, Tuple[str, str]] = {}
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in _top_level_statements(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound[node.name] = (module, node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        bound[name.id] = (module, name.id)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                bound[name] = (module, name)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    bound.update(public_of(node.module))
+                else:
+                    bound[alias.asname or alias.name] = (module, alias.asname or alias.name)
+    return bound
+
+
+def _hub_entries(hub_file: Path) -> Dict[str, Tuple[str, str]]:
+    """name -> (module, attribute) that ``s3prl.hub`` holds under that name, read from
+    the sources; a name the hub binds itself maps to ``_RUN_HUB``. A star import inside
+    a star-imported module makes every name of the latter ``_RUN_HUB`` (not followed)."""
+    package_dir = hub_file.parent
+
+    def public_of(module: str) -> Dict[str, Tuple[str, str]]:
+        def nested_star(_):
+            raise _NestedStar
+
+        try:
+            names = _bindings(_module_source(package_dir, module), module, package_dir, nested_star)
+        except _NestedStar:
+            return {}
+        return {name: source for name, source in names.items() if not name.startswith("_")}
+
+    entries = _bindings(hub_file, "s3prl.hub", package_dir, public_of)
+    return {name: (_RUN_HUB if module == "s3prl.hub" else (module, attr))
+            for name, (module, attr) in entries.items()}
+
+
+class _NestedStar(Exception):
+    """A star-imported module star-imports another: its names are left to the real hub."""
+
+
+def _exec_hub_lazily(exec_module, module) -> None:
+    """Make ``module`` (s3prl.hub) resolve entries on first lookup (module docstring)."""
+    entries: Optional[Dict[str, Tuple[str, str]]] = None
+    ran = []
+
+    def run_hub() -> None:
+        if not ran:
+            ran.append(True)
+            exec_module(module)  # the real hub: defines every entry, and options()
+
+    def lookup(name: str):
+        nonlocal entries
+        if not ran:
+            if entries is None:
+                entries = _hub_entries(Path(module.__spec__.origin))
+            source = entries.get(name)
+            if source is None:
+                raise AttributeError(f"module 's3prl.hub' has no attribute {name!r}")
+            if source != _RUN_HUB:
+                value = getattr(importlib.import_module(source[0]), source[1], None)
+                if value is not None:
+                    setattr(module, name, value)
+                    return value
+            run_hub()
+        try:
+            return module.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module 's3prl.hub' has no attribute {name!r}") from None
+
+    def options(only_registered_ckpt: bool = False):
+        run_hub()
+        return module.options(only_registered_ckpt)  # the real one, defined by the hub
+
+    module.__getattr__ = lookup
+    module.options = options
+
+
 def _exec_then_patch_torchaudio(exec_module, module) -> None:
     exec_module(module)
     apply()
@@ -182,6 +310,7 @@ _WRAPPED_IMPORTS = {
     "torchaudio": _exec_then_patch_torchaudio,
     "espnet.nets.pytorch_backend.transformer.attention": _exec_without_flash_notice,
     "g2p_en": _exec_without_downloads,
+    "s3prl.hub": _exec_hub_lazily,
 }
 
 

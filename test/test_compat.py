@@ -1,7 +1,8 @@
 """merit.compat: s3prl imports and runs on torchaudio >= 2.9; the stdout filter behind
-the quiet imports (the imports themselves: test_quiet_imports.py)."""
+the quiet imports (the imports themselves: test_quiet_imports.py); the lazy s3prl.hub."""
 import importlib
 import io
+import json
 import subprocess
 import sys
 
@@ -88,3 +89,46 @@ def test_line_filter_keeps_back_only_the_notice():
     quiet.finish()
     assert out.getvalue().endswith("else\nno newline yet")
     assert quiet.getvalue == out.getvalue  # anything else is the real stream's
+
+
+HUB_PROGRAM = r'''
+import json, sys
+import merit, s3prl.hub as hub
+mode = sys.argv[1]
+if mode == "fbank":
+    entry = hub.fbank
+    print(json.dumps([f"{entry.__module__}.{entry.__qualname__}",
+                      sorted(m for m in sys.modules if m.endswith(".hubconf")),
+                      [m for m in ("g2p_en", "espnet2.tasks.abs_task") if m in sys.modules]]))
+elif mode == "listed":  # the real hub, run in full
+    print(json.dumps({n: f"{getattr(hub, n).__module__}.{getattr(hub, n).__qualname__}"
+                      for n in hub.options()}))
+else:  # the same names, each looked up lazily before anything lists them
+    names = json.loads(sys.stdin.read())
+    print(json.dumps({n: f"{getattr(hub, n).__module__}.{getattr(hub, n).__qualname__}"
+                      for n in names}))
+'''
+
+
+def _hub(mode, stdin=None):
+    res = subprocess.run([sys.executable, "-c", HUB_PROGRAM, mode], input=stdin,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+def test_lazy_hub_imports_only_the_family_of_the_entry():
+    """``hub.fbank`` imports the baseline family alone: not ESPnet's training task (the
+    12 s the hub cost every s3prl front-end), not tera's hubconf, which also names fbank."""
+    entry, hubconfs, heavy = _hub("fbank")
+    assert entry == "s3prl.upstream.baseline.hubconf.fbank"
+    assert hubconfs == ["s3prl.upstream.baseline.hubconf"]
+    assert heavy == []
+
+
+def test_lazy_hub_holds_what_the_real_hub_holds():
+    """Every entry s3prl lists, looked up one by one in a fresh interpreter, is the same
+    function as in the real hub (the binding the hub's star imports leave last)."""
+    listed = _hub("listed")
+    assert len(listed) > 150
+    assert _hub("lazy", json.dumps(sorted(listed))) == listed

@@ -3,7 +3,7 @@ the file, the line and the label (they used to stop it mid-epoch, in
 EmotionPreprocessor, with a long traceback)."""
 import pytest
 
-from merit.tasks import merit_task
+from merit.tasks import model_builder
 from merit.tasks.merit_task import MeritTask
 
 
@@ -17,7 +17,7 @@ def data(tmp_path):
 
 def test_unknown_label_named_with_file_and_line(data):
     with pytest.raises(ValueError) as err:
-        merit_task.check_emotion_labels(data / "dev_utt2emo", ["A", "S", "H", "N"])
+        model_builder.check_emotion_labels(data / "dev_utt2emo", ["A", "S", "H", "N"])
     assert str(err.value).startswith(
         f"{data / 'dev_utt2emo'} line 3: utterance u3 has emotion 'X', which is not one of "
         "--emotion_classes A,S,H,N (2 line(s) outside them: X=2); add the class to --emotion_classes")
@@ -27,8 +27,8 @@ def test_class_weights_refuse_unknown_labels(data):
     """They used to leave such labels out of N without a word."""
     (data / "five").write_text("u1 A\nu2 S\nu3 H\nu4 N\nu5 X\n")
     with pytest.raises(ValueError, match="five line 5: utterance u5 has emotion 'X'"):
-        merit_task.class_weights_from(data / "five", ["A", "S", "H", "N"])
-    assert merit_task.class_weights_from(data / "utt2emo", ["A", "S", "H", "N"]) == [1.0] * 4
+        model_builder.class_weights_from(data / "five", ["A", "S", "H", "N"])
+    assert model_builder.class_weights_from(data / "utt2emo", ["A", "S", "H", "N"]) == [1.0] * 4
 
 
 def train_cmd(data, valid_emo):

@@ -2,12 +2,15 @@
 import pytest
 import torch
 
-from merit.models.frontend import S3PRLFrontend, s3prl_entry
+from merit.models.frontend import HubEntries, S3PRLFrontend, s3prl_entry
 from tiny_wavlm import make_tiny_wavlm
 
 
-@pytest.fixture(scope="module")
-def available():
+@pytest.fixture(scope="module", params=["lazy", "listed"])
+def available(request):
+    """The hub's entries as S3PRLFrontend asks for them, and as s3prl lists them."""
+    if request.param == "lazy":
+        return HubEntries()
     from s3prl.nn import S3PRLUpstream
 
     return S3PRLUpstream.available_names()

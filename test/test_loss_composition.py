@@ -4,7 +4,8 @@ ser_loss_weight · class-weighted CE + se_loss_weight (λ) · L1 of log1p magnit
 import pytest
 import torch
 
-from merit.tasks.merit_task import MeritTask, class_weights_from
+from merit.tasks.merit_task import MeritTask
+from merit.tasks.model_builder import class_weights_from
 from test_merit_model import batch
 
 CLASS_WEIGHTS = [3.0, 1.5, 1.0, 0.5]

@@ -6,7 +6,8 @@ calls ``nltk.download`` at import when its data is missing, which printed eight
 quiet (see its docstring).
 
 One fresh interpreter, with the network refused and recorded before anything else is
-imported: the training task, then an s3prl front-end built the way merit builds one.
+imported: the training task, an s3prl front-end built the way merit builds one, then
+every s3prl upstream family (listing the hub's entries imports them all).
 """
 import json
 import re
@@ -31,7 +32,9 @@ socket.socket.connect_ex = refuse("connect_ex")
 import merit.tasks.merit_task  # what merit_train, merit_inference … import
 from merit.models.frontend import S3PRLFrontend
 
-frontend = S3PRLFrontend(upstream="fbank")  # imports s3prl.hub, as a recipe's s3prl front-end
+frontend = S3PRLFrontend(upstream="fbank")  # an s3prl front-end, built the way merit builds one
+from s3prl.nn import S3PRLUpstream
+S3PRLUpstream.available_names()  # every family's hubconf, g2p_en among them (the hub is lazy)
 import nltk, nltk.downloader
 restored = nltk.download is nltk.downloader.download  # the stand-in lived only during g2p_en's import
 imported = [m for m in ("s3prl.hub", "g2p_en", "espnet.nets.pytorch_backend.transformer.attention")

@@ -1,7 +1,8 @@
 """MeritTask: the joint SE/SER task on ESPnet2's AbsTask and Trainer.
 
-Every swappable part is a ``ClassChoices`` registry, so a YAML config picks it
-by name: ``frontend`` (s3prl | dumped), ``integration`` (concat | weighted_sum),
+Every swappable part is a ``ClassChoices`` registry (``merit.tasks.model_builder``,
+which also builds the model, so inference needs none of this module), so a YAML config
+picks it by name: ``frontend`` (s3prl | dumped), ``integration`` (concat | weighted_sum),
 ``moe`` (sparse | dense | shared), and one ``<task>_head`` per task of
 ``merit.tasks.task_specs.TASKS``: ``se_head`` (mask | none), ``ser_head``
 (attentive_stats | none).
@@ -16,7 +17,6 @@ is drawn (merit.data.dynamic_mixing, with ``dynamic_mixing_conf``: ``noise_scp``
 """
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
@@ -24,87 +24,18 @@ import numpy as np
 import torch
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
 from espnet2.tasks.abs_task import AbsTask, optim_classes
-from espnet2.train.class_choices import ClassChoices
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from merit.data.dynamic_mixing import DynamicMixer, EpochIterFactory
-
-from merit.models.abs_frontend import AbsFrontend
-from merit.models.abs_integration import AbsIntegration
-from merit.models.abs_moe import AbsMoE
 from merit.models.espnet_model import MeritModel
-from merit.models.frontend import DumpedFrontend, S3PRLFrontend
-from merit.models.integration import ConcatIntegration, WeightedSumIntegration
-from merit.models.moe import DenseMoE, SharedMLP, SparseMoE
 from merit.tasks.collate import PadCollate
 from merit.tasks.merit_trainer import MeritTrainer
+from merit.tasks.model_builder import (build_model, check_dynamic_mixing, check_emotion_labels,
+                                       emotion_classes, frontend_choices, head_choices,
+                                       integration_choices, moe_choices)
 from merit.tasks.task_specs import TASKS
-
-frontend_choices = ClassChoices(
-    "frontend", classes=dict(s3prl=S3PRLFrontend, dumped=DumpedFrontend),
-    type_check=AbsFrontend, default="s3prl")
-integration_choices = ClassChoices(
-    "integration", classes=dict(concat=ConcatIntegration, weighted_sum=WeightedSumIntegration),
-    type_check=AbsIntegration, default="concat")
-moe_choices = ClassChoices(
-    "moe", classes=dict(sparse=SparseMoE, dense=DenseMoE, shared=SharedMLP),
-    type_check=AbsMoE, default="sparse")
-#: ``<task>_head`` choices, one per task of ``TASKS`` (``none`` leaves the task out).
-head_choices = {
-    task.name: ClassChoices(f"{task.name}_head", classes=task.head_classes(),
-                            type_check=task.head_type(), default=task.default_head, optional=True)
-    for task in TASKS}
-
-
-def check_emotion_labels(utt2emo, classes: Sequence[str]) -> Counter:
-    """Count the classes of an ``utt2emo`` file (``<utt> <class>`` lines), refusing
-    any class outside ``classes``.
-
-    Raises ValueError naming the file, the first offending line, its label, how many
-    lines are off, and the fix (``--emotion_classes``). About 0.1 s per 100k lines:
-    cheap enough to run before every training, where such a label otherwise stops
-    it mid-epoch.
-    """
-    allowed = set(classes)
-    counts: Counter = Counter()
-    first = None
-    try:
-        with open(utt2emo, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) != 2:
-                    raise ValueError(f"{utt2emo} line {lineno}: expected '<utterance> <class>', "
-                                     f"got {line.rstrip()!r}")
-                counts[fields[1]] += 1
-                if first is None and fields[1] not in allowed:
-                    first = (lineno, fields[0], fields[1])
-    except OSError as err:
-        raise ValueError(f"{utt2emo}: cannot read the emotion labels ({err.strerror})") from err
-    if first is not None:
-        lineno, utt, label = first
-        outside = {c: n for c, n in sorted(counts.items()) if c not in allowed}
-        raise ValueError(
-            f"{utt2emo} line {lineno}: utterance {utt} has emotion {label!r}, which is not "
-            f"one of --emotion_classes {','.join(classes)} ({sum(outside.values())} line(s) "
-            f"outside them: {' '.join(f'{c}={n}' for c, n in outside.items())}); add the "
-            f"class to --emotion_classes (train_config's emotion_classes) or leave those "
-            f"utterances out of the data dir")
-    return counts
-
-
-def class_weights_from(utt2emo, classes: Sequence[str]) -> List[float]:
-    """N / (C · count_c) over the utterances of ``utt2emo``; every class must occur,
-    and no other (``check_emotion_labels``)."""
-    counts = check_emotion_labels(utt2emo, classes)
-    missing = [c for c in classes if counts[c] == 0]
-    if missing:
-        raise ValueError(f"{utt2emo}: no utterance of class(es) {missing}")
-    total = sum(counts[c] for c in classes)
-    return [round(total / (len(classes) * counts[c]), 6) for c in classes]
 
 
 class EmotionPreprocessor:
@@ -139,26 +70,6 @@ class MixingPreprocessor:
 
     def __repr__(self) -> str:
         return f"MixingPreprocessor({self.mixer!r}, then emotion labels)"
-
-
-def check_dynamic_mixing(args: argparse.Namespace) -> None:
-    """With ``dynamic_mixing`` on, refuse what cannot work with it: dumped features
-    (they are of stage 2's fixed mixtures) and ESPnet's data cache (it would keep each
-    example's first mixture). ValueError saying what to change."""
-    if not getattr(args, "dynamic_mixing", False):
-        return
-    if args.frontend == "dumped":
-        raise ValueError(
-            "dynamic_mixing: true cannot train on dumped features (frontend: dumped): they "
-            "are features of stage 2's fixed mixtures, not of the new ones. Compute them "
-            "online: --frontend s3prl --frontend_conf upstream=<upstream> (merit.sh "
-            "--ssl_mode online; merit.sh's stage 4 does this by itself for a train config "
-            "with dynamic_mixing: true)")
-    if getattr(args, "max_cache_size", 0):
-        raise ValueError(
-            f"dynamic_mixing: true with max_cache_size: {args.max_cache_size:g}: ESPnet's "
-            f"data cache keeps preprocessed examples, so an example would keep its first "
-            f"mixture; set max_cache_size: 0")
 
 
 class MeritTask(AbsTask):
@@ -249,42 +160,11 @@ class MeritTask(AbsTask):
 
     @staticmethod
     def emotion_classes(args) -> List[str]:
-        classes = args.emotion_classes
-        if isinstance(classes, str):
-            classes = [c.strip() for c in classes.split(",") if c.strip()]
-        return list(classes)
+        return emotion_classes(args)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> MeritModel:
-        check_dynamic_mixing(args)
-        classes = cls.emotion_classes(args)
-        weights = args.class_weights
-        if isinstance(weights, str):
-            weights = ([float(w) for w in weights.split(",")] if "," in weights
-                       else class_weights_from(weights, classes))
-        # Keep the config portable: numbers, not paths to this machine's files.
-        args.emotion_classes, args.class_weights = classes, weights
-
-        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
-        if isinstance(frontend, DumpedFrontend):
-            args.frontend_conf = frontend.explicit_conf()
-        integration = integration_choices.get_class(args.integration)(
-            num_layers=frontend.num_layers, hidden_size=frontend.hidden_size,
-            **args.integration_conf)
-        tasks = [task for task in TASKS if getattr(args, f"{task.name}_head") is not None]
-        moe = moe_choices.get_class(args.moe)(
-            input_size=integration.output_size, tasks=[task.name for task in tasks],
-            **args.moe_conf)
-        heads = {}
-        for task in tasks:
-            conf = dict(getattr(args, f"{task.name}_head_conf"))
-            head_class = head_choices[task.name].get_class(getattr(args, f"{task.name}_head"))
-            heads[task.name] = head_class(input_size=moe.output_size,
-                                          **task.head_kwargs(frontend, len(classes), conf), **conf)
-        return MeritModel(frontend, integration, moe, heads,
-                          loss_weights={task.name: getattr(args, f"{task.name}_loss_weight")
-                                        for task in tasks},
-                          num_classes=len(classes), class_weights=weights)
+        return build_model(args)
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:

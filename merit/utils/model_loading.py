@@ -4,7 +4,7 @@ only: safe for a model someone else trained.
 ESPnet's ``AbsTask.build_model_from_file`` unpickles the checkpoint with
 ``torch.load(weights_only=False)`` (a checkpoint can then run any code while it loads)
 and loads it with ``strict=False`` (missing or misnamed weights stay random, silently).
-``load_model`` builds the model through the same registries (``MeritTask.build_model``
+``load_model`` builds the model through the same registries (``model_builder.build_model``
 on the config, read with ``yaml.safe_load``), then reads the checkpoint with
 ``weights_only=True`` and refuses, naming them, any missing or unexpected weight.
 ESPnet's checkpoints (``valid.*.best.pth``, ``<N>epoch.pth``: a state dict of tensors)
@@ -18,7 +18,7 @@ from typing import Tuple
 import torch
 import yaml
 
-from merit.tasks.merit_task import MeritTask
+from merit.tasks.model_builder import build_model
 
 #: Keys named in an error before "and N more".
 _NAMED = 5
@@ -44,7 +44,7 @@ def load_model(config: Path, weights: Path, device: str = "cpu") -> Tuple[torch.
     if not isinstance(conf, dict):
         raise ValueError(f"{config}: not a model config (a YAML mapping)")
     args = argparse.Namespace(**conf)
-    model = MeritTask.build_model(args).to(device)
+    model = build_model(args).to(device)
     try:
         state = torch.load(weights, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
