@@ -22,23 +22,12 @@ from merit.models.frontend import DumpedFrontend
 from merit.utils.best_checkpoint import best_checkpoint
 from merit.utils.model_loading import load_model
 
-# Shortest input merit-infer accepts, in seconds. One frame of WavLM (or of fbank)
-# sees 25 ms of audio, so from a 5 ms input whatever emotion comes out is not from
-# speech; 0.25 s (12 WavLM frames of 20 ms, about one syllable) is the least an
-# emotion can be guessed from. The recipes' data prep keeps training utterances at
+# Shortest input merit-infer accepts, in seconds (checked from each file's header).
+# One frame of WavLM (or of fbank) sees 25 ms of audio, so from a 5 ms input whatever
+# emotion comes out is not from speech; 0.25 s (12 WavLM frames of 20 ms, about one
+# syllable) is the least an emotion can be guessed from. The recipes' data prep keeps training utterances at
 # 0.5 s and longer.
 MIN_INPUT_SECONDS = 0.25
-
-
-def check_input_length(noisy: np.ndarray, min_seconds: float = MIN_INPUT_SECONDS,
-                       name: str = "input") -> None:
-    """Raise ValueError when ``noisy`` ((samples,) at 16 kHz) is shorter than
-    ``min_seconds``; ``name`` (e.g. the file) starts the message."""
-    seconds = len(noisy) / SAMPLE_RATE
-    if seconds < min_seconds:
-        raise ValueError(f"{name}: {seconds:.3f} s of audio ({len(noisy)} samples at 16 kHz) is "
-                         f"shorter than the {min_seconds:g} s a model needs to judge an emotion "
-                         "from; give a longer recording (or lower --min_duration)")
 
 
 @dataclass

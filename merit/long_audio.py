@@ -322,8 +322,8 @@ def process_file(path, infer: Callable[[np.ndarray], object], classes: Sequence[
             owns (they sum to the duration), e.g. a tqdm bar's ``update``.
 
     Returns the file's FileResult. A file shorter than the model's minimum is for the
-    caller to refuse first (``check_input_length``; ``LongAudioReader(path).duration``
-    reads only the header). Raises AudioFileError naming an unusable file, ValueError
+    caller to refuse first (``merit.inference.MIN_INPUT_SECONDS``; merit-infer checks
+    every file's header before it loads the model). Raises AudioFileError naming an unusable file, ValueError
     naming it when ``enhanced_out`` is given to a model without an SE head; a failure
     leaves no enhanced file behind.
     """

@@ -11,10 +11,11 @@ def test_five_ms_input_is_refused(tmp_path, capsys):
     sf.write(str(short), np.full(80, 0.1, np.float32), 16000)
     # no model there: the length is checked first
     assert merit_infer.main([str(short), "--model_dir", str(tmp_path / "no_model")]) == 1
-    err = capsys.readouterr().err
-    assert err.strip() == (f"merit-infer: error: {short}: 0.005 s of audio (80 samples at 16 kHz) is "
-                           "shorter than the 0.25 s a model needs to judge an emotion from; give a "
-                           "longer recording (or lower --min_duration)")
+    reason = (f"{short}: 0.005 s of audio (80 samples at 16 kHz) is shorter than the 0.25 s a "
+              "model needs to judge an emotion from; give a longer recording (or lower "
+              "--min_duration)")
+    assert capsys.readouterr().err.splitlines() == [
+        f"merit-infer: error: {reason}", "merit-infer: 1 of 1 file(s) failed:", f"  {reason}"]
 
 
 def test_floor_is_an_option(tmp_path, capsys):
@@ -23,4 +24,4 @@ def test_floor_is_an_option(tmp_path, capsys):
     assert merit_infer.main([str(short), "--model_dir", str(tmp_path / "no_model"),
                              "--min_duration", "0.05"]) == 1
     # past the length check, on to the (missing) model
-    assert "config.yaml: not found" in capsys.readouterr().err
+    assert "no_model: no such file or directory" in capsys.readouterr().err

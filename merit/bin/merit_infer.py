@@ -1,53 +1,250 @@
-"""Enhance one file and recognise its emotion with a trained MERIT model.
+"""Enhance recordings and recognise their emotion with a trained MERIT model.
 
-    merit-infer --model_dir exp/sparse_merit_fbank noisy.wav --out enhanced.wav
+    merit-infer --model exp/sparse_merit_fbank_seed1 talk.wav clips/ data/test/wav.scp
+    merit-infer --model model.zip --out_dir out/ clips/
+    find /data -name '*.flac' | merit-infer --model model.zip -
 
-Prints the emotion and the probability of each class.
+Inputs: any mix of audio files (any rate and channel count: converted to 16 kHz mono),
+folders (searched recursively for wav, flac, ogg and, where libsndfile reads it, mp3),
+Kaldi wav.scp lists, and ``-`` for paths on standard input. ``--model`` is a trained
+model dir or a packed model (``merit-pack``).
+
+Prints one line per file: its duration, emotion and class probabilities. Recordings
+longer than ``--segment`` seconds are processed in windows every ``--hop`` seconds with
+memory bounded by one window (``merit.long_audio``): the enhanced audio is stitched by
+a cross-fade, and the emotion is the windows' probabilities averaged over the seconds
+each window owns. With ``--out_dir``:
+
+* ``enhanced/<input tree>.wav``: the enhanced audio (a folder's files keep their place
+  below the folder's name; a wav.scp's utterances are ``<id>.wav``);
+* ``results.jsonl`` and ``results.csv``: per file its duration, emotion, each class
+  probability and the fraction of frames each expert took per task (``results.jsonl``
+  also has a line per failed file with the reason);
+* ``segments.csv``: per window its start and end (seconds), emotion and probabilities.
+
+They are written as ``<name>.part`` and renamed when the run ends. A file that is
+missing, unreadable, empty or shorter than ``--min_duration`` is reported by name with
+the reason and skipped; the others are processed. The exit status is 1 when any file
+failed (a summary names them; ``--fail_fast`` stops at the first), 2 for bad arguments.
 """
 import argparse
+import csv
+import json
+import os
 import sys
+from pathlib import Path
+from typing import List, Optional
 
-from merit.data.audio_io import read_audio, write_audio
+import soundfile as sf
+
+from merit.data.audio_inputs import InputItem, gather_inputs
+from merit.data.audio_io import audio_info
+from merit.long_audio import (DEFAULT_HOP, DEFAULT_SEGMENT, process_file, segments_csv_header,
+                              segments_csv_rows)
+from merit.utils.progress import Progress
 
 
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("audio", help="input audio (any rate; converted to 16 kHz mono)")
-    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("inputs", nargs="+",
+                        help="audio files, folders, wav.scp files, or - for a list on stdin")
+    parser.add_argument("--model", "--model_dir", dest="model", required=True,
+                        help="a trained model dir (exp/<run>) or a packed model (.zip)")
     parser.add_argument("--checkpoint", default=None,
-                        help="default: the config's first best_model_criterion, "
-                             "e.g. valid.loss.best.pth (se_only, the mini default)")
-    parser.add_argument("--out", default=None, help="where to write the enhanced audio")
+                        help="default: the packed one, or the config's first "
+                             "best_model_criterion, e.g. valid.loss.best.pth (se_only)")
+    parser.add_argument("--out_dir", default=None,
+                        help="write enhanced audio, results.jsonl/.csv and segments.csv here")
+    parser.add_argument("--out", default=None,
+                        help="with a single input file: where to write its enhanced audio")
+    parser.add_argument("--segment", type=float, default=DEFAULT_SEGMENT,
+                        help="window length in seconds for long recordings")
+    parser.add_argument("--hop", type=float, default=DEFAULT_HOP,
+                        help="window step in seconds (at most --segment)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--min_duration", type=float, default=None,
                         help="shortest input accepted, in seconds (default: "
                              "merit.inference.MIN_INPUT_SECONDS, 0.25)")
+    parser.add_argument("--fail_fast", action="store_true",
+                        help="stop at the first file that fails")
     return parser
 
 
-def main(argv=None):
+class FileFailure(Exception):
+    """A file that cannot be processed; the message names it and says why."""
+
+
+def _duration(item: InputItem, min_duration: float) -> float:
+    """Seconds of audio in ``item`` from its header; FileFailure when it is missing,
+    unreadable, empty or too short."""
+    try:
+        info = audio_info(item.path)
+    except ValueError as err:
+        raise FileFailure(str(err)) from None
+    seconds = info.frames / info.samplerate
+    if seconds < min_duration:
+        raise FileFailure(f"{item.path}: {seconds:.3f} s of audio ({info.frames} samples at "
+                          f"{info.samplerate / 1000:g} kHz) is shorter than the {min_duration:g} s "
+                          f"a model needs to judge an emotion from; give a longer recording (or "
+                          f"lower --min_duration)")
+    return seconds
+
+
+class Outputs:
+    """``--out_dir``'s result files, each written as ``<name>.part`` and renamed by
+    ``close``."""
+
+    def __init__(self, out_dir: Path, classes: List[str]):
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.classes = classes
+        self.usage_columns = None  # (task, expert) pairs, from the first result
+        self._files = {name: open(out_dir / f"{name}.part", "w", encoding="utf-8", newline="")
+                       for name in ("results.jsonl", "results.csv", "segments.csv")}
+        self._results = csv.writer(self._files["results.csv"])
+        self._segments = csv.writer(self._files["segments.csv"])
+        self._segments.writerow(segments_csv_header(classes))
+
+    def _results_header(self, expert_usage: dict) -> None:
+        self.usage_columns = [(task, e) for task, fractions in expert_usage.items()
+                              for e in range(len(fractions))]
+        self._results.writerow(["file", "duration", "emotion", *self.classes,
+                                *(f"{task}_expert{e}" for task, e in self.usage_columns)])
+
+    def enhanced_path(self, item: InputItem) -> Path:
+        return self.out_dir / "enhanced" / item.relpath
+
+    def add(self, item: InputItem, result, enhanced: Optional[Path]) -> None:
+        if self.usage_columns is None:
+            self._results_header(result.expert_usage)
+        probs = {} if result.posteriors is None else {
+            c: float(p) for c, p in zip(self.classes, result.posteriors)}
+        usage = {task: [float(f) for f in fractions]
+                 for task, fractions in result.expert_usage.items()}
+        self._write_json(dict(file=item.name, duration=result.duration, emotion=result.emotion,
+                              probabilities=probs, expert_usage=usage,
+                              enhanced=None if enhanced is None else str(enhanced),
+                              segments=len(result.segments)))
+        self._results.writerow([item.name, f"{result.duration:.3f}", result.emotion or "",
+                                *(f"{probs[c]:.4f}" for c in probs),
+                                *(f"{usage[task][e]:.4f}" for task, e in self.usage_columns)])
+        self._segments.writerows(segments_csv_rows(item.name, result))
+        self._flush()
+
+    def add_failure(self, item: InputItem, reason: str) -> None:
+        self._write_json(dict(file=item.name, error=reason))
+        self._flush()
+
+    def _write_json(self, record: dict) -> None:
+        self._files["results.jsonl"].write(json.dumps(record) + "\n")
+
+    def _flush(self) -> None:
+        for f in self._files.values():
+            f.flush()
+
+    def close(self) -> None:
+        if self.usage_columns is None:  # no file succeeded: the columns known without one
+            self._results_header({})
+        for name, f in self._files.items():
+            f.close()
+            os.replace(self.out_dir / f"{name}.part", self.out_dir / name)
+
+
+def _summary_line(item: InputItem, result, classes: List[str]) -> str:
+    line = f"{item.name}: {result.duration:.2f} s"
+    if result.posteriors is not None:
+        probs = " ".join(f"{c}={p:.3f}" for c, p in zip(classes, result.posteriors))
+        line += f", emotion {result.emotion} ({probs})"
+    return line
+
+
+def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    from merit.inference import MIN_INPUT_SECONDS, Speech2Merit, check_input_length
+    if not 0 < args.hop <= args.segment:
+        print(f"merit-infer: error: --hop {args.hop:g} must be above 0 and at most --segment "
+              f"{args.segment:g}", file=sys.stderr)
+        return 2
+    try:
+        items = gather_inputs(args.inputs, stdin=sys.stdin)
+    except (OSError, ValueError) as err:
+        print(f"merit-infer: error: {err}", file=sys.stderr)
+        return 2
+    if args.out is not None and len(items) != 1:
+        print(f"merit-infer: error: --out names one output file, and {len(items)} inputs were "
+              f"given; use --out_dir", file=sys.stderr)
+        return 2
+
+    from merit.inference import MIN_INPUT_SECONDS, Speech2Merit
+
+    min_duration = MIN_INPUT_SECONDS if args.min_duration is None else args.min_duration
+    failures = []  # (item, reason)
+    durations = {}
+    for item in items:  # every header before the model: bad files are known at once
+        try:
+            durations[item] = _duration(item, min_duration)
+        except FileFailure as err:
+            failures.append((item, str(err)))
+            print(f"merit-infer: error: {err}", file=sys.stderr)
+            if args.fail_fast:
+                return _finish(failures, len(items))
+    todo = [item for item in items if item in durations]
+    if not todo:
+        return _finish(failures, len(items))
 
     try:
-        noisy = read_audio(args.audio, resample=True)
-        # before the model is loaded: a too-short input is known at once
-        check_input_length(noisy, MIN_INPUT_SECONDS if args.min_duration is None
-                           else args.min_duration, name=args.audio)
-        speech2merit = Speech2Merit(args.model_dir, args.checkpoint, device=args.device)
-        result = speech2merit(noisy)
-    except (ValueError, FileNotFoundError) as err:
+        speech2merit = Speech2Merit.from_pretrained(args.model, args.checkpoint,
+                                                    device=args.device)
+    except (OSError, ValueError) as err:
         print(f"merit-infer: error: {err}", file=sys.stderr)
         return 1
-    if result.posteriors is not None:
-        best = int(result.posteriors.argmax())
-        probs = " ".join(f"{c}={p:.3f}" for c, p in zip(speech2merit.classes, result.posteriors))
-        print(f"{args.audio}: emotion {speech2merit.classes[best]} ({probs})")
-    if result.enhanced is not None and args.out:
-        write_audio(args.out, result.enhanced)
-        print(f"{args.audio}: enhanced audio written to {args.out}")
-    return 0
+    classes = speech2merit.classes
+    enhances = any(task.name == "se" for task in speech2merit.model.tasks)
+    outputs = None
+    if args.out_dir is not None:
+        outputs = Outputs(Path(args.out_dir), classes)
+        for item, reason in failures:
+            outputs.add_failure(item, reason)
+    progress = Progress(len(todo), sum(durations.values()))
+    try:
+        for item in todo:
+            enhanced = None
+            if enhances:
+                enhanced = (Path(args.out) if args.out is not None
+                            else outputs.enhanced_path(item) if outputs is not None else None)
+            try:
+                result = process_file(item.path, speech2merit, classes, args.segment, args.hop,
+                                      enhanced_out=enhanced, progress=progress.advance)
+            except (ValueError, RuntimeError, sf.LibsndfileError) as err:
+                reason = str(err) if str(err).startswith(str(item.path)) else f"{item.path}: {err}"
+                failures.append((item, reason))
+                progress.clear()
+                print(f"merit-infer: error: {reason}", file=sys.stderr)
+                if outputs is not None:
+                    outputs.add_failure(item, reason)
+                if args.fail_fast:
+                    break
+                continue
+            progress.clear()
+            print(_summary_line(item, result, classes), flush=True)
+            if outputs is not None:
+                outputs.add(item, result, enhanced)
+            progress.file_done()
+        progress.close()
+    finally:
+        if outputs is not None:
+            outputs.close()
+    return _finish(failures, len(items))
+
+
+def _finish(failures, total: int) -> int:
+    """Exit status, after a summary naming the failed files (if any)."""
+    if not failures:
+        return 0
+    print(f"merit-infer: {len(failures)} of {total} file(s) failed:", file=sys.stderr)
+    for _, reason in failures:
+        print(f"  {reason}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
