@@ -47,5 +47,6 @@ setup(
         "merit-score = merit.bin.score:main",
         "merit-make-tables = merit.bin.make_tables:main",
         "merit-bench-moe = merit.bin.bench_moe:main",
+        "merit-pack = merit.bin.merit_pack:main",
     ]},
 )
