@@ -339,6 +339,46 @@ MUTATIONS = [
         "model_loading_ignores_missing_weights", "inference", "merit/utils/model_loading.py",
         (("    if missing or unexpected:\n", "    if unexpected:\n"),),
         ("test/test_safe_model_loading.py",)),
+    Mutation(
+        "lazy_hub_always_runs_the_real_hub", "inference", "merit/compat.py",
+        (("            if source != _RUN_HUB:\n", "            if False:\n"),),
+        ("test/test_compat.py::test_lazy_hub_imports_only_the_family_of_the_entry",)),
+    Mutation(
+        "lazy_hub_ignores_star_imports", "inference", "merit/compat.py",
+        (("                    bound.update(public_of(node.module))\n",
+          "                    pass\n"),),
+        ("test/test_compat.py",)),
+    Mutation(
+        "infer_exit_zero_despite_failures", "inference", "merit/bin/merit_infer.py",
+        (("    if not failures:\n        return 0\n", "    if True:\n        return 0\n"),),
+        ("test/test_merit_infer_batch.py",)),
+    Mutation(
+        "infer_enhanced_named_by_input_name", "inference", "merit/bin/merit_infer.py",
+        (('return self.out_dir / "enhanced" / item.relpath',
+          'return self.out_dir / "enhanced" / Path(item.name).name'),),
+        ("test/test_merit_infer_batch.py",)),
+    Mutation(
+        "scp_utterance_id_loses_dotted_part", "inference", "merit/data/audio_inputs.py",
+        (('PurePath(f"{utt}.wav")', 'PurePath(utt).with_suffix(".wav")'),),
+        ("test/test_audio_inputs.py",)),
+    Mutation(
+        "progress_eta_from_total_not_remaining", "inference", "merit/utils/progress.py",
+        (("(self.total_seconds - self.seconds)", "self.total_seconds"),),
+        ("test/test_audio_inputs.py",)),
+    Mutation(
+        "long_audio_hard_switch_between_windows", "inference", "merit/long_audio.py",
+        (("weight = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)",
+          "weight = (np.arange(fade) >= fade // 2).astype(np.float64)"),),
+        ("test/test_long_audio.py",)),
+    Mutation(
+        "pack_member_escapes_the_target", "inference", "merit/pack.py",
+        (('or ".." in path.parts\n', 'or False\n'),),
+        ("test/test_pack.py",)),
+    Mutation(
+        "inference_builds_through_espnet_task", "inference", "merit/utils/model_loading.py",
+        (("from merit.tasks.model_builder import build_model\n",
+          "from merit.tasks.merit_task import MeritTask\nbuild_model = MeritTask.build_model\n"),),
+        ("test/test_inference_start_up.py",)),
 ]
 
 

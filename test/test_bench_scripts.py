@@ -2,7 +2,7 @@
 (their numbers are not checked: speed is measured by running them, not by tests)."""
 import json
 
-from merit.bin import bench_audio_stages, bench_stages
+from merit.bin import bench_audio_stages, bench_inference, bench_stages
 from merit.metrics.se import SE_METRICS
 
 
@@ -34,3 +34,16 @@ def test_gpu_stages_benchmark_runs_tiny_on_cpu(tmp_path, capsys):
         assert results[measure] > 0, measure
         assert f"| {measure} |" in printed
     assert "stage4_phase2_bf16_utts_per_s" not in results  # ESPnet's autocast is CUDA-only
+
+
+def test_inference_benchmark_reports_start_up_rtf_and_memory(tiny_model, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench_inference.main(["--model", str(tiny_model), "--repeats", "1", "--short_minutes",
+                                 "0.02", "--long_minutes", "0.05", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    for measure in ("first_result_s_espnet_imports", "first_result_s", "first_result_speedup",
+                    "rtf_0.02min", "peak_rss_mb_0.02min", "rtf_0.05min", "peak_rss_mb_0.05min",
+                    "peak_rss_ratio"):
+        assert results[measure] > 0, measure
+        assert f"| {measure} |" in printed
