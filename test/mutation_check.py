@@ -97,8 +97,8 @@ MUTATIONS = [
         ("test/test_score_known_answer.py",)),
     Mutation(
         "metrics_macro_f1_is_micro", "metrics", "merit/metrics/classification.py",
-        (("return float(per_class_f1(confusion).mean())",
-          "return float(np.trace(np.asarray(confusion)) / np.sum(confusion))"),),
+        (("return _value(per_class_f1(confusion).mean(axis=-1))",
+          "return accuracy(confusion)"),),
         ("test/test_metrics_classification.py",)),
     Mutation(
         "metrics_ssnr_energy_of_estimate", "metrics", "merit/metrics/se.py",
@@ -374,6 +374,10 @@ MUTATIONS = [
         "pack_member_escapes_the_target", "inference", "merit/pack.py",
         (('or ".." in path.parts\n', 'or False\n'),),
         ("test/test_pack.py",)),
+    Mutation(
+        "metrics_uar_over_absent_classes_too", "metrics", "merit/metrics/classification.py",
+        (("    count = present.sum(axis=-1)\n", "    count = present.shape[-1]\n"),),
+        ("test/test_metrics_classification.py", "test/test_significance.py")),
     Mutation(
         "inference_builds_through_espnet_task", "inference", "merit/utils/model_loading.py",
         (("from merit.tasks.model_builder import build_model\n",

@@ -6,36 +6,54 @@ import numpy as np
 from merit.metrics.metric import Metric
 
 
+def _value(result):
+    """A float for one confusion matrix, the array for a stack of them."""
+    return float(result) if np.ndim(result) == 0 else result
+
+
 def per_class_f1(confusion) -> np.ndarray:
     """F1 per class; a class with no reference and no hypothesis scores 0."""
     c = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(c)
-    denominator = c.sum(axis=0) + c.sum(axis=1)  # (tp + fp) + (tp + fn)
+    tp = np.diagonal(c, axis1=-2, axis2=-1)
+    denominator = c.sum(axis=-2) + c.sum(axis=-1)  # (tp + fp) + (tp + fn)
     return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
 
 
 def per_class_recall(confusion) -> np.ndarray:
     """Recall per class; a class with no reference utterance scores 0."""
     c = np.asarray(confusion, dtype=np.float64)
-    support = c.sum(axis=1)  # tp + fn
-    return np.divide(np.diag(c), support, out=np.zeros_like(support), where=support > 0)
+    support = c.sum(axis=-1)  # tp + fn
+    return np.divide(np.diagonal(c, axis1=-2, axis2=-1), support, out=np.zeros_like(support),
+                     where=support > 0)
 
 
-def macro_f1(confusion) -> float:
+# Each metric below takes one (C, C) confusion matrix and returns a float, or a
+# (..., C, C) stack and returns an array (the randomization test scores thousands at once).
+
+def macro_f1(confusion):
     """Unweighted mean of the per-class F1 scores."""
-    return float(per_class_f1(confusion).mean())
+    return _value(per_class_f1(confusion).mean(axis=-1))
 
 
-def uar(confusion) -> float:
+def uar(confusion):
     """Unweighted average recall over the classes with at least one reference (0 if none)."""
-    present = np.asarray(confusion, dtype=np.float64).sum(axis=1) > 0
-    return float(per_class_recall(confusion)[present].mean()) if present.any() else 0.0
+    c = np.asarray(confusion, dtype=np.float64)
+    present = c.sum(axis=-1) > 0
+    count = present.sum(axis=-1)
+    total = np.where(present, per_class_recall(c), 0.0).sum(axis=-1)
+    return _value(np.divide(total, count, out=np.zeros_like(total), where=count > 0))
 
 
-def accuracy(confusion) -> float:
+def accuracy(confusion):
     """Trace over total (0 for an empty matrix)."""
     c = np.asarray(confusion, dtype=np.float64)
-    return float(np.trace(c) / c.sum()) if c.sum() > 0 else 0.0
+    total = c.sum(axis=(-2, -1))
+    trace = np.trace(c, axis1=-2, axis2=-1)
+    return _value(np.divide(trace, total, out=np.zeros_like(total), where=total > 0))
+
+
+#: The metrics above, which score a whole stack of confusion matrices in one call.
+STACKABLE = (macro_f1, uar, accuracy)
 
 
 SER_METRICS = (

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from merit.metrics.classification import accuracy, macro_f1, uar
+from merit.metrics.classification import STACKABLE
 
 #: Relative tolerance when comparing a shuffled difference with the observed one, so
 #: that floating-point noise in recomputing an identical value cannot flip the count.
@@ -22,36 +22,6 @@ _TIE_RTOL = 1e-12
 
 #: Trials generated at once (bounds memory: chunk × utterances labels per system).
 _CHUNK = 1000
-
-
-def _batched_macro_f1(confusions: np.ndarray) -> np.ndarray:
-    """:func:`~merit.metrics.classification.macro_f1` of a ``(K, C, C)`` stack."""
-    tp = np.diagonal(confusions, axis1=1, axis2=2)
-    denominator = confusions.sum(axis=1) + confusions.sum(axis=2)
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return f1.mean(axis=1)
-
-
-def _batched_uar(confusions: np.ndarray) -> np.ndarray:
-    """:func:`~merit.metrics.classification.uar` of a ``(K, C, C)`` stack."""
-    support = confusions.sum(axis=2)
-    tp = np.diagonal(confusions, axis1=1, axis2=2)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    present = np.count_nonzero(support > 0, axis=1)
-    return np.divide(recall.sum(axis=1), present, out=np.zeros(len(confusions)),
-                     where=present > 0)
-
-
-def _batched_accuracy(confusions: np.ndarray) -> np.ndarray:
-    """:func:`~merit.metrics.classification.accuracy` of a ``(K, C, C)`` stack."""
-    total = confusions.sum(axis=(1, 2))
-    trace = np.trace(confusions, axis1=1, axis2=2)
-    return np.divide(trace, total, out=np.zeros_like(total), where=total > 0)
-
-
-#: Stack versions of the confusion-matrix metrics of ``SER_METRICS``, for speed; a
-#: function without one is called once per confusion matrix.
-_BATCHED = {macro_f1: _batched_macro_f1, uar: _batched_uar, accuracy: _batched_accuracy}
 
 
 def confusion_metric(compute: Callable, num_classes: int) -> Callable:
@@ -69,7 +39,7 @@ def confusion_metric(compute: Callable, num_classes: int) -> Callable:
             whole stack at once; any other function once per matrix (slower).
         num_classes: ``C``; labels are ``0 … C−1``.
     """
-    batched = _BATCHED.get(compute)
+    stackable = compute in STACKABLE
 
     def metric(ref, hyp):
         r = np.asarray(ref, dtype=np.int64).reshape(-1)
@@ -81,8 +51,8 @@ def confusion_metric(compute: Callable, num_classes: int) -> Callable:
         index = (r[None, :] * num_classes + h) + (np.arange(batch)[:, None] * cells)
         confusions = np.bincount(index.reshape(-1), minlength=batch * cells)
         confusions = confusions.reshape(batch, num_classes, num_classes).astype(np.float64)
-        if batched is not None:
-            scores = batched(confusions)
+        if stackable:
+            scores = compute(confusions)
         else:
             scores = np.array([float(compute(c)) for c in confusions])
         return float(scores[0]) if single else scores
