@@ -32,6 +32,7 @@ num_nodes=1          # nodes for training (more than 1: Slurm, ngpu GPUs each)
 skip_data_prep=false # skip stages 1-3
 skip_train=false     # skip stage 4
 skip_eval=false      # skip stages 5-6
+force=false          # stages 2-3 write even what the disk preflight finds does not fit
 
 # Data
 local_data_opts=""   # options passed to local/data.sh
@@ -82,6 +83,7 @@ Options (defaults in brackets):
   --skip_data_prep  # skip stages 1-3: data prep, noise, SSL dump (${skip_data_prep})
   --skip_train      # skip stage 4: training (${skip_train})
   --skip_eval       # skip stages 5-6: decoding, scoring (${skip_eval})
+  --force           # stages 2-3 go on when their estimated bytes exceed the free space at --audio_dump / --dumpdir (${force})
   --local_data_opts # options for local/data.sh ("${local_data_opts}")
   --train_set       # training set under data/ (${train_set})
   --valid_set       # validation set under data/ (${valid_set})
@@ -360,17 +362,33 @@ simulate_set() {
     mark_done "${marker}" "${key}"
 }
 
-stage_noise_simulation() {
-    local dset snr cond
-    simulate_set "${train_set}" "${train_sim}" train seen "${train_snrs}"
-    simulate_set "${valid_set}" "${valid_sim}" dev seen "${train_snrs}"
+# noise_sets <function>: "<function> <clean set> <noisy set> <pool> <category> <snrs>" for
+# every set stage 2 simulates
+noise_sets() {
+    local fn=$1 dset snr cond
+    "${fn}" "${train_set}" "${train_sim}" train seen "${train_snrs}"
+    "${fn}" "${valid_set}" "${valid_sim}" dev seen "${train_snrs}"
     for dset in ${test_sets}; do
         for cond in ${test_conditions}; do
             for snr in ${test_snrs}; do
-                simulate_set "${dset}" "${dset}_snr${snr}_${cond}" "test_${cond}" "${cond}" "${snr}"
+                "${fn}" "${dset}" "${dset}_snr${snr}_${cond}" "test_${cond}" "${cond}" "${snr}"
             done
         done
     done
+}
+
+# audio_pair <clean set> <noisy set> ...: the data dir and audio dir of a simulated set,
+# one a line
+audio_pair() {
+    printf '%s\n' "data/$1" "${audio_dump}/$2"
+}
+
+stage_noise_simulation() {
+    # Before anything is written: the WAVs of every set against the free space
+    local pairs=()
+    mapfile -t pairs < <(noise_sets audio_pair)
+    python3 -m merit.bin.disk_preflight audio --target "${audio_dump}" --force "${force}" "${pairs[@]}"
+    noise_sets simulate_set
 }
 # compose_system <system> <out> [--set key=value ...]: --train_config merged with the
 # system's file, as stage 4 trains it
@@ -420,7 +438,13 @@ stage_dump_ssl() {
         log "ssl_mode=online: the model computes ${upstream} features itself; nothing to dump"
         return 0
     fi
-    [ ${#pairs[@]} -eq 0 ] || dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
+    [ ${#pairs[@]} -gt 0 ] || return 0
+    # Before any feature is written: the features of every set against the free space
+    local opts=(--upstream "${upstream}" --dtype "${dump_dtype}" --force "${force}")
+    [ -n "${upstream_ckpt}" ] && opts+=(--upstream_ckpt "${upstream_ckpt}")
+    [ -n "${layers}" ] && opts+=(--layers "${layers}")
+    python3 -m merit.bin.disk_preflight feats --target "${feats_dir}" "${opts[@]}" "${pairs[@]}"
+    dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
 }
 
 # dump_changed <log dir> <jobs> <data dir> <out dir> ...: dump_features for the pairs whose
