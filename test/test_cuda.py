@@ -25,6 +25,7 @@ from merit.bin import dump_ssl, merit_inference
 from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
+from merit.models.frontend import load_dumped
 from test_moe import F_IN, TASKS, make_batch, make_layer
 from tiny_experiment import train
 from tiny_wavlm import make_tiny_wavlm
@@ -157,7 +158,7 @@ def test_dump_ssl_on_device_matches_cpu(tiny_data, tmp_path, strict_fp32):
     cpu, device = (read_kv(tmp_path / name / "feats.scp") for name in ("cpu", "device"))
     assert sorted(cpu) == sorted(device) == sorted(read_kv(dev / "wav.scp"))
     for utt in sorted(cpu):
-        a, b = np.load(cpu[utt]), np.load(device[utt])
+        a, b = load_dumped(cpu[utt]), load_dumped(device[utt])
         assert a.dtype == b.dtype == np.float32 and a.shape == b.shape and a.shape[1:] == (3, 32)
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(a).max())))
 

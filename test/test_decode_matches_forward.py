@@ -18,6 +18,7 @@ from merit.bin import merit_inference
 from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
+from merit.models.frontend import load_dumped
 from merit.tasks.merit_task import MeritTask
 
 UTTERANCES = 4
@@ -59,7 +60,7 @@ def test_speech2merit_equals_the_models_forward(tiny_model, dev):
     model.eval()
     speech2merit = Speech2Merit(tiny_model)
     for utt in utts:
-        noisy, hidden = read_audio(wav[utt]), np.load(feats[utt])
+        noisy, hidden = read_audio(wav[utt]), load_dumped(feats[utt])
         posteriors, usage, enhanced = forward_of(model, noisy, hidden)
         result = speech2merit(noisy, hidden)
         np.testing.assert_allclose(result.posteriors, posteriors, rtol=1e-5, atol=1e-7)
@@ -89,7 +90,7 @@ def test_merit_inference_writes_what_speech2merit_computes(tiny_model, tiny_data
         "utt2expert_usage_ser")}
     assert all(sorted(table) == utts for table in tables.values())
     for utt in utts:
-        result = speech2merit(read_audio(wav[utt]), np.load(feats[utt]))
+        result = speech2merit(read_audio(wav[utt]), load_dumped(feats[utt]))
         written = np.array([float(p) for p in tables["utt2posteriors"][utt].split()])
         np.testing.assert_allclose(written, result.posteriors, atol=1e-6)
         assert tables["utt2emo_hyp"][utt] == classes[int(np.argmax(result.posteriors))]

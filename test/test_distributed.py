@@ -26,6 +26,7 @@ from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
 from merit.metrics.classification import macro_f1
+from merit.models.frontend import load_dumped
 from tiny_experiment import train_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,7 +98,7 @@ def single_process_confusion(root: Path, exp: Path, weights: Path) -> np.ndarray
     index = {c: i for i, c in enumerate(decoder.classes)}
     confusion = np.zeros((len(index), len(index)), dtype=np.int64)
     for utt in sorted(wav):
-        posteriors = decoder(read_audio(wav[utt]), np.load(feats[utt])).outputs["ser"]
+        posteriors = decoder(read_audio(wav[utt]), load_dumped(feats[utt])).outputs["ser"]
         confusion[index[labels[utt]], int(np.argmax(posteriors))] += 1
     return confusion
 

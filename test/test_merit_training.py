@@ -15,6 +15,7 @@ import yaml
 from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.metrics.classification import macro_f1
+from merit.models.frontend import load_dumped
 from merit.tasks.merit_task import MeritTask
 from tiny_experiment import train, train_command
 
@@ -105,7 +106,7 @@ def test_reloaded_best_model_reproduces_logged_macro_f1(tiny_model, tiny_data):
     confusion = np.zeros((4, 4), dtype=int)
     for utt in sorted(wav):
         speech = torch.from_numpy(read_audio(wav[utt]))[None]
-        f = torch.from_numpy(np.load(feats[utt]))[None]
+        f = torch.from_numpy(load_dumped(feats[utt]))[None]
         with torch.no_grad():
             task_feats, lengths, _ = model.encode(
                 speech=speech, speech_lengths=torch.tensor([speech.shape[1]]),

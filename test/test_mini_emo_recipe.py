@@ -20,6 +20,7 @@ from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
 from merit.metrics.se import DEFAULT_SE_METRICS
+from merit.models.frontend import load_dumped
 from recipe_tree import REPO, make_recipe_tree
 
 DOWNLOADS = REPO / "egs" / "mini_emo" / "merit" / "downloads"
@@ -270,7 +271,7 @@ def assert_classified_enhanced(classifier, decode, enhanced, enhanced_feats, noi
     moved = 0.0
     for utt in sorted(enhanced)[:5]:
         written = np.array([float(p) for p in posteriors[utt].split()])
-        on_enhanced = speech2merit(read_audio(enhanced[utt]), np.load(enhanced_feats[utt])).posteriors
+        on_enhanced = speech2merit(read_audio(enhanced[utt]), load_dumped(enhanced_feats[utt])).posteriors
         on_noisy = speech2merit(read_audio(noisy[utt])).posteriors
         np.testing.assert_allclose(written, on_enhanced, atol=2e-6)
         moved = max(moved, float(np.abs(on_noisy - on_enhanced).max()))

@@ -2,6 +2,7 @@
 corpora in their own layouts, and a tiny random WavLM standing in for WavLM Large: the
 recipe's default upstream wavlm_large, loaded from a local file with --upstream_ckpt."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 
 from fake_corpora import make_msp_tree, make_noise_dir
 from merit.data.datadir import read_kv
+from merit.models.frontend import load_dumped
 from recipe_tree import make_recipe_tree
 from tiny_wavlm import make_tiny_wavlm
 
@@ -120,18 +122,26 @@ def test_interrupted_dump_resumes_without_redoing_finished_parts(recipe, full_ru
     recipe_dir, env, _, run = recipe
     dump = recipe_dir / "dump" / "wavlm_large" / "train_noisy"
     first, second = dump / "job1of2", dump / "job2of2"
-    kept = sorted(first.glob("*.npy")) + sorted(second.glob("*.npy"))[1:]
-    before = {p: p.stat().st_mtime_ns for p in kept}
-    # as if killed inside job 2: its marker and one utterance missing, no merged lists
+    before = (first / "feats.ark").stat().st_mtime_ns
+    listed = read_kv(second / "feats.scp")
+    arrays = {utt: load_dumped(where) for utt, where in listed.items()}
+    # as if killed inside job 2 while writing its last record: no marker, the record cut
+    # short and not listed yet, no merged lists
+    last, offset = list(listed)[-1], int(listed[list(listed)[-1]].rpartition(":")[2])
     (second / "done").unlink()
-    sorted(second.glob("*.npy"))[0].unlink()
+    (second / "feats.scp").write_text("".join(f"{u} {w}\n" for u, w in listed.items() if u != last))
+    os.truncate(second / "feats.ark", offset + 100)
     (dump / "feats.scp").unlink()
     res = run_tool(run + ["--stage", "3", "--stop_stage", "3"], cwd=recipe_dir, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert {p: p.stat().st_mtime_ns for p in kept} == before
+    assert (first / "feats.ark").stat().st_mtime_ns == before
     logs = "".join(p.read_text() for p in (recipe_dir / "dump" / "wavlm_large" / "log").glob("dump.*.log"))
     assert "job1of2 is complete: nothing to do" in logs
+    assert f"{len(listed)} utterances ({len(listed) - 1} already there)" in logs
     assert (dump / "feats.scp").is_file() and (second / "done").is_file()
+    assert read_kv(second / "feats.scp") == listed
+    for utt, where in listed.items():
+        np.testing.assert_allclose(load_dumped(where), arrays[utt], rtol=0, atol=1e-3)
 
 
 def test_eight_classes_with_online_features(recipe, full_run, run_tool):

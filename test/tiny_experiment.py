@@ -62,7 +62,7 @@ def train_command(root: Path, exp: Path, max_epoch: int, ngpu: int = 0,
                 f"--{mode}_data_path_and_name_and_type", f"{d}/spk1.scp,speech_ref1,sound",
                 f"--{mode}_data_path_and_name_and_type", f"{d}/utt2emo,emotion,text",
                 f"--{mode}_data_path_and_name_and_type",
-                f"{root}/dump/{name}/feats.scp,feats,npy",
+                f"{root}/dump/{name}/feats.scp,feats,kaldi_ark",
                 f"--{mode}_shape_file", f"{d}/utt2num_samples"]
     return cmd + list(extra)
 

@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Container, List, Optional, Sequence, Tuple
 
+import kaldiio
+import numpy as np
 import torch
 import yaml
 
@@ -28,6 +30,15 @@ def read_feats_info(path) -> dict:
     if not isinstance(info, dict):
         raise ValueError(f"{path}: not a feats_info.yaml written by merit.bin.dump_ssl")
     return info
+
+
+def load_dumped(entry: str) -> np.ndarray:
+    """One utterance's hidden states, ``(T, L, D)`` as dumped, from its ``feats.scp``
+    value: ``<part>/feats.ark:<offset>`` (``merit.bin.dump_ssl``'s ark shards) or a
+    ``.npy`` file (dumps made before them, which the recipe still reads)."""
+    if entry.endswith(".npy"):
+        return np.load(entry)
+    return kaldiio.load_mat(entry)
 
 
 def select_layers(num_layers: int, layers: Optional[Sequence[int]]) -> List[int]:
@@ -227,7 +238,8 @@ class DumpedFrontend(AbsFrontend):
     def forward(self, speech, speech_lengths, feats=None, feats_lengths=None):
         if feats is None:
             raise ValueError("DumpedFrontend needs 'feats' in the batch: add the dump's "
-                             "feats.scp as data name 'feats' (type npy)")
+                             "feats.scp as data name 'feats' (type kaldi_ark; npy for a dump "
+                             "of one .npy per utterance)")
         if feats.dim() != 4 or feats.shape[2:] != (self.dumped_layers, self._hidden_size):
             raise ValueError(f"dumped feats have shape {tuple(feats.shape)}, expected "
                              f"(B, T, {self.dumped_layers}, {self._hidden_size})")

@@ -483,14 +483,17 @@ frontend_args() {
     return 0
 }
 
-# data_args <train|valid> <data dir> <feats dir>: a set's files for merit.bin.merit_train
+# data_args <train|valid> <data dir> <feats dir>: a set's files for merit.bin.merit_train;
+# dumped features are ark shards (kaldi_ark), or one .npy per utterance in a dump made
+# before them (npy), as its feats.scp says
 data_args() {
-    local mode=$1 data=$2 feats=$3
+    local mode=$1 data=$2 feats=$3 type=kaldi_ark
     echo "--${mode}_data_path_and_name_and_type ${data}/wav.scp,speech,sound"
     echo "--${mode}_data_path_and_name_and_type ${data}/spk1.scp,speech_ref1,sound"
     echo "--${mode}_data_path_and_name_and_type ${data}/utt2emo,emotion,text"
     if [ "${ssl_mode}" != online ]; then
-        echo "--${mode}_data_path_and_name_and_type ${feats}/feats.scp,feats,npy"
+        case $(head -n 1 "${feats}/feats.scp" 2>/dev/null) in *.npy) type=npy ;; esac
+        echo "--${mode}_data_path_and_name_and_type ${feats}/feats.scp,feats,${type}"
     fi
     echo "--${mode}_shape_file ${data}/utt2num_samples"
 }
