@@ -22,6 +22,7 @@ import pytest
 import soundfile as sf
 
 from fake_corpora import EMO_CODES, SPLITS, speechlike, write_labels
+from recipe_tree import REPO
 from merit.data.datadir import read_kv
 from merit.utils.job_parts import check_job, job_utterances
 
@@ -126,3 +127,10 @@ def test_msp_podcast_size_prep_noise_listing_and_job_split(tmp_path):
     for bad in (0, 33):
         with pytest.raises(ValueError, match=r"--job must be in 1\.\.32"):
             check_job(bad, 32)
+
+
+def test_the_readme_states_these_bounds():
+    text = " ".join((REPO / "egs" / "msp_podcast" / "merit" / "README.md").read_text().split())
+    assert (f"prep under {PREP_BOUNDS[0]:.0f} s and {PREP_BOUNDS[1] >> 30} GiB peak resident "
+            f"memory, noise listing under {NOISE_BOUNDS[0]:.0f} s and "
+            f"{NOISE_BOUNDS[1] >> 30} GiB") in text.replace("**", "")
