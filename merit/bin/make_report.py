@@ -28,13 +28,12 @@ The page is built in ``<out_dir>.tmp`` and replaces ``out_dir`` only when comple
 import argparse
 import hashlib
 import html
-import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 from urllib.parse import quote
 
 import numpy as np
@@ -43,7 +42,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from merit.bin.make_tables import DASH, SEED_RE
+from merit.bin.make_tables import DASH, load_runs, set_key
 from merit.bin.plot_decodes import log_spectrogram
 from merit.data.audio_io import read_audio
 from merit.data.datadir import c_sorted, read_kv
@@ -123,42 +122,17 @@ def get_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- runs and sets
 
-def scored_runs(exp_dirs: List[Path], out_dir: Path) -> List[Path]:
-    """The exp dirs holding ``decode_*/scores.json``; other dirs are skipped with a
-    warning on stderr (the report dir itself and plain files silently)."""
-    runs = []
-    for exp in exp_dirs:
-        if not exp.is_dir() or exp.resolve() == out_dir.resolve():
-            continue
-        if any(exp.glob("decode_*/scores.json")):
-            runs.append(exp)
-        else:
-            print(f"make_report: warning: skipping {exp} (no decode_*/scores.json)",
-                  file=sys.stderr)
-    return runs
+def first_seeds(exp_dirs: List[Path]) -> Dict[str, dict]:
+    """``{system: {set: (scores, decode dir)}}`` of each system's first seed (lowest N),
+    systems in the order they first occur (``make_tables.load_runs``; dirs without
+    ``decode_*/scores.json`` are skipped with a warning on stderr)."""
+    return {system: next(iter(seeds.values()))
+            for system, seeds in load_runs(exp_dirs, prog="make_report").items()}
 
 
-def first_seeds(runs: List[Path]) -> Dict[str, Path]:
-    """``{system: exp dir of its lowest seed}``, systems in the order they first occur."""
-    chosen: Dict[str, Tuple[int, Path]] = {}
-    for exp in runs:
-        match = SEED_RE.match(exp.name)
-        system, seed = (match["system"], int(match["seed"])) if match else (exp.name, -1)
-        if system not in chosen or seed < chosen[system][0]:
-            chosen[system] = (seed, exp)
-    return {system: exp for system, (_, exp) in chosen.items()}
-
-
-def decode_dirs(exp: Path) -> Dict[str, Tuple[Path, dict]]:
-    """``{set: (decode dir, its scores.json)}`` of a run, the set named in the scores."""
-    found = {}
-    for path in sorted(exp.glob("decode_*/scores.json")):
-        try:
-            scores = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not JSON ({err})") from err
-        found[scores.get("set") or path.parent.name[len("decode_"):]] = (path.parent, scores)
-    return found
+def exp_dir(run: dict) -> Path:
+    """The exp dir of a run (``{set: (scores, decode dir)}``)."""
+    return next(iter(run.values()))[1].parent
 
 
 def set_title(name: str, scores: dict) -> str:
@@ -169,17 +143,11 @@ def set_title(name: str, scores: dict) -> str:
     return f"{scores['snr_db']} dB SNR{condition} ({name})"
 
 
-def set_order(name: str, scores: dict) -> tuple:
-    """Sort key of the sets: condition, then SNR ascending, then name."""
-    snr = scores.get("snr_db")
-    return (scores.get("condition", ""), float(snr) if snr is not None else float("inf"), name)
-
-
 # ---------------------------------------------------------------- tables
 
-def run_make_tables(runs: List[Path], baselines: List[str]) -> str:
-    """make_tables' markdown for ``runs``; ValueError with its stderr when it fails."""
-    command = [sys.executable, "-m", "merit.bin.make_tables", *map(str, runs)]
+def run_make_tables(exp_dirs: List[Path], baselines: List[str]) -> str:
+    """make_tables' markdown for ``exp_dirs``; ValueError with its stderr when it fails."""
+    command = [sys.executable, "-m", "merit.bin.make_tables", *map(str, exp_dirs)]
     for name in baselines:
         command += ["--baseline", name]
     res = subprocess.run(command, capture_output=True, text=True)
@@ -388,7 +356,8 @@ def set_section(assets: Assets, name: str, title: str, anchor: str, data_root: P
 
 
 def usage_section(assets: Assets, systems: Dict[str, Path]) -> str:
-    """Each system's expert_usage.png, and which systems have none."""
+    """Each system's expert_usage.png (``systems``: system -> exp dir), and which systems
+    have none."""
     figures, without = [], []
     for system, exp in systems.items():
         if (exp / "expert_usage.png").is_file():
@@ -404,19 +373,19 @@ def usage_section(assets: Assets, systems: Dict[str, Path]) -> str:
             '<div class="gallery">' + "\n".join(figures) + "</div>")
 
 
-def page(assets: Assets, tables_md: str, systems: Dict[str, Path], data_root: Path,
+def page(assets: Assets, tables_md: str, runs: Dict[str, dict], data_root: Path,
          num_utts: int) -> str:
-    """The whole index.html."""
-    runs = {system: decode_dirs(exp) for system, exp in systems.items()}
+    """The whole index.html of ``runs`` (``first_seeds``)."""
+    systems = {system: exp_dir(run) for system, run in runs.items()}
     sets = {}
-    for found in runs.values():
-        for name, (_, scores) in found.items():
+    for run in runs.values():
+        for name, (scores, _) in run.items():
             sets.setdefault(name, scores)
-    ordered = sorted(sets, key=lambda n: set_order(n, sets[n]))
+    ordered = sorted(sets, key=lambda n: set_key(sets[n], n))
     anchors = {name: "set-" + re.sub(r"[^A-Za-z0-9_-]", "_", name) for name in ordered}
     sections = [set_section(assets, name, set_title(name, sets[name]), anchors[name], data_root,
-                            num_utts, {system: found[name][0] if name in found else None
-                                       for system, found in runs.items()})
+                            num_utts, {system: run[name][1] if name in run else None
+                                       for system, run in runs.items()})
                 for name in ordered]
     toc = "\n".join(f'<li><a href="#{anchors[n]}">{html.escape(set_title(n, sets[n]))}</a></li>'
                     for n in ordered)
@@ -459,16 +428,17 @@ def main(argv=None) -> int:
     exp_dirs = [Path(p) for p in args.exp_dirs]
     out_dir = args.out_dir or exp_dirs[0].parent / "report"
     try:
-        runs = scored_runs(exp_dirs, out_dir)
+        # exp/* holds the report dir itself and files (tables): passed over silently
+        exp_dirs = [exp for exp in exp_dirs if exp.is_dir() and exp.resolve() != out_dir.resolve()]
+        runs = first_seeds(exp_dirs)
         if not runs:
             raise ValueError("no exp dir with decode_*/scores.json given (run stage 6 first)")
         tables_md = (args.tables.read_text() if args.tables is not None
-                     else run_make_tables(runs, args.baseline))
+                     else run_make_tables(exp_dirs, args.baseline))
         with replacing_dir(out_dir) as tmp:
             assets = Assets(tmp)
             (tmp / "index.html").write_text(
-                page(assets, tables_md, first_seeds(runs), args.data_root, args.num_utts),
-                encoding="utf-8")
+                page(assets, tables_md, runs, args.data_root, args.num_utts), encoding="utf-8")
     except (OSError, ValueError) as err:
         print(f"make_report: error: {err}", file=sys.stderr)
         return 1

@@ -107,19 +107,21 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def set_key(scores: dict, name: str) -> tuple:
-    """Sort key ``(condition, snr, test)`` of a set, from scores.json or its name."""
+    """Sort key ``(condition, snr, test)`` of a set, from scores.json or its name (a set
+    without an SNR sorts after those with one)."""
     match = SET_RE.match(name)
     snr = scores.get("snr_db", match["snr"] if match else None)
     cond = scores.get("condition", match["cond"] if match else "")
-    snr = float(snr) if snr is not None else float("nan")
+    snr = float(snr) if snr is not None else float("inf")
     return (cond or "", snr, match["test"] if match else name)
 
 
-def load_runs(exp_dirs) -> dict:
-    """``{system: {seed: run}}`` (seeds ascending, None for a dir without ``_seed<N>``);
-    a run is ``{set: (scores, dir)}``.
+def load_runs(exp_dirs, prog: str = "make_tables") -> dict:
+    """``{system: {seed: run}}`` (systems in the order they first occur, seeds ascending,
+    None for a dir without ``_seed<N>``); a run is ``{set: (scores, decode dir)}``.
 
-    Dirs without any ``decode_*/scores.json`` are skipped with a warning on stderr.
+    Dirs without any ``decode_*/scores.json`` are skipped with a warning on stderr
+    that starts with ``prog``.
 
     Raises:
         ValueError: two dirs are the same run (same system and seed).
@@ -128,7 +130,7 @@ def load_runs(exp_dirs) -> dict:
     for exp in map(Path, exp_dirs):
         files = sorted(exp.glob("decode_*/scores.json")) if exp.is_dir() else []
         if not files:
-            print(f"make_tables: warning: skipping {exp} (no decode_*/scores.json)",
+            print(f"{prog}: warning: skipping {exp} (no decode_*/scores.json)",
                   file=sys.stderr)
             continue
         match = SEED_RE.match(exp.name)
