@@ -67,7 +67,7 @@ def test_feature_estimate_is_within_a_few_percent_of_an_fbank_dump(tmp_path, run
     """The estimate counts the feature values; the dump adds one header per utterance
     (npy: 128 bytes; an ark entry: its key and matrix header), the lists (feats.scp,
     feats_shape) and the small files of its parts (feats_info.yaml, settings.yaml):
-    here about 1-2 % on 1-2 s utterances, less on the corpus's 2.75-11 s."""
+    here 0.5 % on 1-2 s utterances (ark shards), less on the corpus's 2.75-11 s."""
     data = clean_dir(tmp_path, "train_noisy", [1.003, 1.5, 2.0, 2.2], 0.5)  # 16048 samples:
     # not a whole number of 160-sample hops, so its last frame is a started one
     out = tmp_path / "dump" / "fbank" / "train_noisy"
