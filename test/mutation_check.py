@@ -78,8 +78,8 @@ MUTATIONS = [
         ("test/test_heads.py",)),
     Mutation(
         "decode_enhanced_is_noisy", "decoding", "merit/tasks/task_specs.py",
-        (("return head.enhance(se_out)[0].cpu().numpy()",
-          "return speech[0].cpu().numpy()"),),
+        (("enhanced = head.enhance(head(features, lengths, speech, speech_lengths)).cpu().numpy()",
+          "enhanced = speech.cpu().numpy()"),),
         ("test/test_decode_matches_forward.py",)),
     Mutation(
         "decode_hyp_class_shifted", "decoding", "merit/tasks/task_specs.py",
@@ -192,7 +192,7 @@ MUTATIONS = [
          "test/test_recipe_template.py::test_new_corpus_reaches_stage_6_as_the_readme_says")),
     Mutation(
         "merit_sh_decode_key_without_test_data", "stale", "egs/TEMPLATE/merit/merit.sh",
-        (('key=$(step_key "${model}" "$2" "$3")', 'key=$(step_key "${model}")'),),
+        (('key=$(step_key "${model}" "$2" ${feats:+"${feats}"})', 'key=$(step_key "${model}")'),),
         ("test/test_merit_sh_stage_choices.py::test_stage5_decodes_again_only_the_sets_whose_data_changed",)),
     Mutation(
         "mini_emo_render_key_ignores_speech", "stale", "merit/data/mini_emo.py",
@@ -383,6 +383,34 @@ MUTATIONS = [
         (("from merit.tasks.model_builder import build_model\n",
           "from merit.tasks.merit_task import MeritTask\nbuild_model = MeritTask.build_model\n"),),
         ("test/test_inference_start_up.py",)),
+    Mutation(
+        "batch_results_in_length_order", "decoding", "merit/inference.py",
+        (("        speech = [torch.as_tensor(wave, dtype=torch.float32, device=self.device) for wave in noisy]\n",
+          "        order = sorted(range(len(noisy)), key=lambda i: -len(noisy[i]))\n"
+          "        noisy, feats = [noisy[i] for i in order], [feats[i] for i in order]\n"
+          "        speech = [torch.as_tensor(wave, dtype=torch.float32, device=self.device) for wave in noisy]\n"),),
+        ("test/test_batched_decoding.py",)),
+    Mutation(
+        "batch_expert_usage_of_the_whole_batch", "decoding", "merit/inference.py",
+        (("        usage = expert_usage(moe_out, lengths)\n",
+          "        usage = {t: np.stack([f.cpu().numpy()] * len(speech))\n"
+          "                 for t, f in moe_out.expert_fraction.items()}\n"),),
+        ("test/test_batched_decoding.py",)),
+    Mutation(
+        "decode_batch_bound_from_the_shortest", "decoding", "merit/bin/merit_inference.py",
+        (("(len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_samples",
+          "(len(batches[-1]) + 1) * lengths[utt] <= max_samples"),),
+        ("test/test_batched_decoding.py::test_length_batches_keep_the_bound_and_every_utterance_once",)),
+    Mutation(
+        "online_features_not_rounded_as_dumped", "decoding", "merit/models/frontend.py",
+        (("        return hidden.to(getattr(torch, self.dtype))\n", "        return hidden\n"),),
+        ("test/test_test_features_online.py::test_decoding_with_and_without_the_dump_writes_the_same_files",
+         "test/test_batched_decoding.py::test_a_batch_with_dumped_feats_gives_what_online_features_give")),
+    Mutation(
+        "stage3_dumps_test_sets_by_default", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (('        if [ "${dump_test_sets}" = true ]; then\n            for dset in ${test_sims}; do',
+          '        if true; then\n            for dset in ${test_sims}; do'),),
+        ("test/test_test_features_online.py::test_stage3_dumps_the_test_sets_only_when_asked",)),
 ]
 
 

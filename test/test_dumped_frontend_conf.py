@@ -18,7 +18,8 @@ def test_feats_info_gives_the_dumps_shape_and_upstream(tmp_path):
     conf = frontend.explicit_conf()
     assert conf == {"num_layers": 3, "hidden_size": 8, "downsample_rate": 320, "layers": [1, 2],
                     "upstream": "wavlm_large", "dumped_layers": [0, 12, 24],
-                    "frame_offset": 200}  # not in this feats_info: a dump from before it was recorded
+                    "frame_offset": 200,  # not in this feats_info: a dump from before it was recorded
+                    "dtype": "float16"}
     rebuilt = DumpedFrontend(**conf)
     assert rebuilt.explicit_conf() == conf
 
@@ -39,7 +40,8 @@ def test_trained_config_keeps_values_not_the_path(tiny_data, tiny_model, tmp_pat
     assert config["frontend_conf"] == {
         "num_layers": info["num_layers"], "hidden_size": info["hidden_size"],
         "downsample_rate": info["downsample_rate"], "upstream": info["upstream"],
-        "dumped_layers": info["layers"], "frame_offset": info["frame_offset"]}
+        "dumped_layers": info["layers"], "frame_offset": info["frame_offset"],
+        "dtype": info["dtype"]}
     # the model builds from a copy of its directory: nothing points at the dump
     from merit.tasks.merit_task import MeritTask
     moved = tmp_path / "model"

@@ -111,14 +111,15 @@ def test_stage5_reads_dumped_features_only_for_a_model_trained_on_them(recipe, r
         if calls.exists():
             calls.unlink()
         res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", "--ssl_mode", "dumped",
-                        *SETS_OPTIONS], cwd=recipe_dir, env=env)
+                        "--dump_test_sets", "true", *SETS_OPTIONS], cwd=recipe_dir, env=env)
         assert res.returncode == 0, res.stderr
         decodes = recorded_calls(calls, "merit.bin.merit_inference")
         assert decodes, frontend
         assert all(option_values(args, "--feats_dir") == feats for args in decodes), frontend
 
 
-STAGE3 = ["--stage", "3", "--stop_stage", "3", "--ssl_mode", "dumped", *SETS_OPTIONS]
+STAGE3 = ["--stage", "3", "--stop_stage", "3", "--ssl_mode", "dumped", "--dump_test_sets", "true",
+          *SETS_OPTIONS]
 
 
 def dumped(calls):

@@ -172,6 +172,15 @@ class S3PRLFrontend(AbsFrontend):
         return stacked, hidden_lens[self.layers[0]]
 
 
+#: The dtypes ``merit.bin.dump_ssl --dtype`` writes.
+DUMP_DTYPES = ("float16", "float32")
+#: Dump dtype of a trained config from before ``dtype`` was kept in it: float16, dump_ssl's
+#: default since its first version and the recipes' (``--dump_dtype``). A model from a
+#: float32 dump then gets online features rounded to float16 (relative error <= 2^-11),
+#: where assuming float32 would feed every float16-trained model unrounded ones.
+LEGACY_DUMP_DTYPE = "float16"
+
+
 class DumpedFrontend(AbsFrontend):
     """Hidden states dumped by ``merit.bin.dump_ssl`` arrive in the batch as ``feats``.
 
@@ -180,9 +189,11 @@ class DumpedFrontend(AbsFrontend):
     the file predates it), ``upstream`` and ``dumped_layers`` (its ``layers``); each
     may also be given (or overridden)
     explicitly, as a trained model's config does (see ``explicit_conf``).
-    ``layers`` selects among the dumped ones. ``upstream``, ``path_or_url`` and
-    ``dumped_layers`` record what made the dump, so that inference on new audio can
-    compute the same features (``online_equivalent``).
+    ``layers`` selects among the dumped ones. ``upstream``, ``path_or_url``,
+    ``dumped_layers`` and ``dtype`` record what made the dump, so that inference on new
+    audio can compute the same features (``online_equivalent``) and round them as the
+    dump did (``as_dumped``). ``dtype`` is the dump's (feats_info's ``dtype``); a config
+    or feats_info without it gets ``LEGACY_DUMP_DTYPE``.
     """
 
     def __init__(self, feats_info: Optional[str] = None, num_layers: Optional[int] = None,
@@ -190,7 +201,7 @@ class DumpedFrontend(AbsFrontend):
                  layers: Optional[Sequence[int]] = None, upstream: Optional[str] = None,
                  path_or_url: Optional[str] = None,
                  dumped_layers: Optional[Sequence[int]] = None,
-                 frame_offset: Optional[int] = None):
+                 frame_offset: Optional[int] = None, dtype: Optional[str] = None):
         super().__init__()
         info = read_feats_info(feats_info) if feats_info is not None else {}
         num_layers = info.get("num_layers") if num_layers is None else num_layers
@@ -212,6 +223,10 @@ class DumpedFrontend(AbsFrontend):
         if frame_offset is None:
             frame_offset = info.get("frame_offset", LEGACY_FRAME_OFFSET)
         self._frame_offset = int(frame_offset)
+        self.dtype = str(info.get("dtype", LEGACY_DUMP_DTYPE) if dtype is None else dtype)
+        if self.dtype not in DUMP_DTYPES:
+            raise ValueError(f"dump dtype {self.dtype!r}: merit.bin.dump_ssl writes one of "
+                             f"{', '.join(DUMP_DTYPES)}")
 
     def explicit_conf(self) -> dict:
         """The arguments that rebuild this frontend without the dump's feats_info.yaml
@@ -219,7 +234,8 @@ class DumpedFrontend(AbsFrontend):
         conf = dict(num_layers=self.dumped_layers, hidden_size=self._hidden_size,
                     downsample_rate=self._downsample_rate, layers=self._selected,
                     upstream=self.upstream_name, path_or_url=self.path_or_url,
-                    dumped_layers=self.upstream_layers, frame_offset=self._frame_offset)
+                    dumped_layers=self.upstream_layers, frame_offset=self._frame_offset,
+                    dtype=self.dtype)
         return {name: value for name, value in conf.items() if value is not None}
 
     def online_equivalent(self) -> S3PRLFrontend:
@@ -234,6 +250,12 @@ class DumpedFrontend(AbsFrontend):
             layers = self.layers
         return S3PRLFrontend(self.upstream_name, path_or_url=self.path_or_url, freeze=True,
                              layers=layers)
+
+    def as_dumped(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden states computed online (by ``online_equivalent``) rounded to the dump's
+        dtype, as dump_ssl stored them: the model then sees on new audio exactly the
+        numbers it was trained and validated on (float16 keeps ~3 significant digits)."""
+        return hidden.to(getattr(torch, self.dtype))
 
     def forward(self, speech, speech_lengths, feats=None, feats_lengths=None):
         if feats is None:

@@ -12,7 +12,7 @@ This module imports torch and the heads only where a method needs them, so the
 scoring and table tools can read the declarations quickly.
 """
 from pathlib import Path
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -83,8 +83,10 @@ class TaskSpec:
         """The task's loss on a batch (``batch`` holds the model's forward arguments)."""
         raise NotImplementedError
 
-    def infer(self, head, features, lengths, speech, speech_lengths) -> np.ndarray:
-        """The inference output of the first (only) utterance of the batch."""
+    def infer(self, head, features, lengths, speech, speech_lengths) -> List[np.ndarray]:
+        """The inference output of each utterance of a padded batch, in batch order
+        (``features`` (B, T, F) with ``lengths`` (B,) frames, ``speech`` (B, S) with
+        ``speech_lengths`` (B,) samples); nothing of an utterance's padding is in it."""
         raise NotImplementedError
 
     def decode_entries(self, utt: str, output: np.ndarray, out_dir: Path,
@@ -127,8 +129,8 @@ class SpeechEnhancement(TaskSpec):
         return TaskLoss(loss, {"loss_se": loss.detach()})
 
     def infer(self, head, features, lengths, speech, speech_lengths):
-        se_out = head(features, lengths, speech, speech_lengths)
-        return head.enhance(se_out)[0].cpu().numpy()
+        enhanced = head.enhance(head(features, lengths, speech, speech_lengths)).cpu().numpy()
+        return [wave[:length] for wave, length in zip(enhanced, speech_lengths.tolist())]
 
     def decode_entries(self, utt, output, out_dir, classes):
         from merit.data.audio_io import write_audio
@@ -184,7 +186,7 @@ class EmotionRecognition(TaskSpec):
     def infer(self, head, features, lengths, speech, speech_lengths):
         import torch
 
-        return torch.softmax(head(features, lengths), dim=-1)[0].cpu().numpy()
+        return list(torch.softmax(head(features, lengths), dim=-1).cpu().numpy())
 
     def decode_entries(self, utt, output, out_dir, classes):
         return {self.decoded: classes[int(np.argmax(output))],

@@ -54,6 +54,7 @@ upstream=fbank       # s3prl upstream (wavlm_large, fbank, wavlm_local, ...)
 upstream_ckpt=""     # checkpoint file or URL: for *_local upstreams, or instead of the download of a named one
 layers=""            # hidden states to keep, e.g. 0,6,12 (default: all)
 dump_dtype=float16   # float16 or float32
+dump_test_sets=false # also dump the noisy test sets (default: stage 5 computes their features)
 dumpdir=dump         # dumped features go to ${dumpdir}/${upstream}/<set>
 
 # Training (stage 4)
@@ -68,6 +69,7 @@ init_from=""             # checkpoint each run starts from; {model} and {seed} a
 parallel_runs=1          # runs of the matrix trained, decoded or scored at once
 expdir=exp
 inference_model=""       # checkpoint decoded in stage 5 (default: from best_model_criterion)
+decode_batch_size=60     # stage 5 batches: seconds of padded audio each (0: one utterance at a time)
 baselines="cascade naive_mtl"  # systems make_tables compares the others with (if run)
 extra_metrics=""         # opt-in SE metrics stage 6 scores too, e.g. "dnsmos_sig dnsmos_bak dnsmos_ovrl"
 
@@ -99,6 +101,7 @@ Options (defaults in brackets):
   --upstream_ckpt   # checkpoint file or URL; with a named upstream (wavlm_large) it replaces the download ("${upstream_ckpt}")
   --layers          # hidden states to keep, e.g. 0,6,12 ("${layers}" = all)
   --dump_dtype      # float16 or float32 (${dump_dtype})
+  --dump_test_sets  # dump the noisy test sets too; by default stage 5 computes their features, with the same results (${dump_test_sets})
   --dumpdir         # features go to <dumpdir>/<upstream>/<set> (${dumpdir})
   --systems         # systems: conf/systems/<name>.yaml or cascade ("${systems}")
   --seeds           # training seeds, one run each ("${seeds}")
@@ -111,6 +114,7 @@ Options (defaults in brackets):
   --parallel_runs   # runs trained/decoded/scored at once, each with nj/parallel_runs jobs (${parallel_runs})
   --expdir          # where experiments go (${expdir})
   --inference_model # checkpoint decoded in stage 5 ("${inference_model}" = from the config)
+  --decode_batch_size # stage 5 decodes length-sorted batches of at most this many seconds of padded audio; 0: one utterance at a time (${decode_batch_size})
   --baselines       # make_tables baselines, those among --systems ("${baselines}")
   --extra_metrics   # opt-in SE metrics scored in stage 6: DNSMOS (dnsmos_sig dnsmos_bak dnsmos_ovrl, 7-40x the default metrics' time, more on short utterances) ("${extra_metrics}")
   --config FILE     # read options from FILE (name=value lines)
@@ -421,9 +425,16 @@ stage_dump_ssl() {
         mixes_online "${model}" || reads_dumps=true
     done < <(matrix_models train | awk '!seen[$1]++')
     if [ "${reads_dumps}" = true ]; then
-        for dset in ${train_sim} ${valid_sim} ${test_sims}; do
+        # Training reads the training and validation sets; stage 5 computes the test
+        # sets' features itself unless --dump_test_sets true (the same numbers either way).
+        for dset in ${train_sim} ${valid_sim}; do
             pairs+=("data/${dset}" "${feats_dir}/${dset}")
         done
+        if [ "${dump_test_sets}" = true ]; then
+            for dset in ${test_sims}; do
+                pairs+=("data/${dset}" "${feats_dir}/${dset}")
+            done
+        fi
     else
         log "Every model of --systems \"${systems}\" trains with dynamic_mixing: true and computes its features: the noisy sets are not dumped"
     fi
@@ -605,14 +616,18 @@ model_key() {
 
 # decode <exp> <out root> <input key> <set> <data dir> <feats dir> ...: decode each set
 # with <exp>'s model into <out root>/decode_<set>, unless already done with this model
-# (and the same <input key>: that of the model that made the input, if one did)
+# (and the same <input key>: that of the model that made the input, if one did) and
+# batch size
 decode() {
-    local exp=$1 outroot=$2 model ckpt out key opts=() todo=() keys=() i
-    model="$(model_key "$1") $3"
+    local exp=$1 outroot=$2 model ckpt out key feats opts=() feats_opts=() todo=() keys=() i
+    local reads_dumps=false
+    model="$(model_key "$1") $3 decode_batch_size=${decode_batch_size}"
     ckpt=$(inference_checkpoint "${exp}")
     # Dumped features are read for a model trained on them, as its config says (one
     # trained with dynamic mixing computes its own whatever --ssl_mode says); --ssl_mode
-    # for a model without one.
+    # for a model without one. Such a model computes a test set's features itself unless
+    # stage 3 dumped them (--dump_test_sets true); an empty --feats_dir says so for a set
+    # decoded with others that read theirs.
     local reads_feats=false
     if [ -f "${exp}/config.yaml" ]; then
         grep -qx 'frontend: dumped' "${exp}/config.yaml" && reads_feats=true
@@ -622,12 +637,18 @@ decode() {
     shift 3
     while [ $# -gt 0 ]; do
         out=${outroot}/decode_$1
-        key=$(step_key "${model}" "$2" "$3")
+        feats=$3
+        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" $1 "* ]]; then
+            feats=""
+        fi
+        [ "${reads_feats}" = true ] || feats=""
+        key=$(step_key "${model}" "$2" ${feats:+"${feats}"})
         if ! done_with "${out}/decode.done" "${key}"; then
             [ -f "${out}/decode.done" ] && log "Decoding ${out}: $(changed_since "${out}/decode.done" "${key}")"
             rm -rf "${out}"
             opts+=(--data_dir "$2" --out_dir "${out}")
-            [ "${reads_feats}" = false ] || opts+=(--feats_dir "$3")
+            feats_opts+=(--feats_dir "${feats}")
+            [ -z "${feats}" ] || reads_dumps=true
             todo+=("${out}")
             keys+=("${key}")
         fi
@@ -637,8 +658,9 @@ decode() {
         log "Decoding with ${exp}/${ckpt}: every set already decoded, skipped"
         return 0
     fi
+    [ "${reads_dumps}" = false ] || opts+=("${feats_opts[@]}")
     opts+=(--model_dir "${exp}" --checkpoint "${ckpt}" --num_jobs "${run_nj}"
-           --ngpu "$(( ngpu > 0 ? 1 : 0 ))")
+           --ngpu "$(( ngpu > 0 ? 1 : 0 ))" --batch_seconds "${decode_batch_size}")
     log "Decoding ${#todo[@]} set(s) with ${exp}/${ckpt} (logs: ${outroot}/decode_log/decode.*.log)"
     # shellcheck disable=SC2154
     ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${run_nj}" "${outroot}/decode_log/decode.JOB.log" \

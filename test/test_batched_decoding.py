@@ -1,0 +1,162 @@
+"""Stage 5 decodes in length-sorted batches: ``Speech2Merit.batch`` gives each utterance
+what one-at-a-time decoding gives, in the order of its input, and merit_inference cuts a
+job's share into batches under ``--batch_seconds`` without changing the job split.
+
+Not bit for bit: the padding is masked everywhere after the frontend (the MoE features
+come out identical), but the heads' matrix products (the SER attention, the SE head's
+linear layers and packed BLSTM) run on (B x T) rows rather than T, and the kernels
+sum in an order that depends on the matrix shape; measured on the tiny and the mini
+model: at most 1.2e-7 on posteriors and enhanced samples. ``TOLERANCE`` allows 10x that;
+the emotion and the expert usage must not change at all.
+"""
+import numpy as np
+import pytest
+
+from merit.bin import merit_inference
+from merit.data.audio_io import SAMPLE_RATE, read_audio
+from merit.data.datadir import read_kv
+from merit.inference import Speech2Merit
+from merit.models.frontend import load_dumped
+from merit.utils.job_parts import job_utterances
+
+TOLERANCE = 1.2e-6
+
+
+@pytest.fixture(scope="module")
+def speech2merit(tiny_model):
+    return Speech2Merit(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def utterances(tiny_data):
+    """(ids, {id: noisy}, {id: dumped feats}): six dev utterances of different lengths,
+    with a 0.3 s cut of one and three of them joined into one several times longer."""
+    wav = read_kv(tiny_data / "data" / "dev_noisy" / "wav.scp")
+    feats = read_kv(tiny_data / "dump" / "dev_noisy" / "feats.scp")
+    utts = sorted(wav)[:6]
+    noisy = {utt: read_audio(wav[utt]) for utt in utts}
+    dumped = {utt: load_dumped(feats[utt]) for utt in utts}
+    noisy["short"] = noisy[utts[0]][:int(0.3 * SAMPLE_RATE)]
+    noisy["long"] = np.concatenate([noisy[utt] for utt in utts[1:4]])
+    assert len(noisy["long"]) > 8 * len(noisy["short"])
+    return utts + ["short", "long"], noisy, dumped
+
+
+def assert_same(batched, single, exact=False):
+    """Two MeritResults of one utterance agree: the same emotion and expert usage, and
+    posteriors and enhanced samples within TOLERANCE (or equal, ``exact``)."""
+    assert batched.enhanced.shape == single.enhanced.shape
+    assert np.argmax(batched.posteriors) == np.argmax(single.posteriors)
+    for task, usage in single.expert_usage.items():
+        np.testing.assert_array_equal(batched.expert_usage[task], usage)
+    atol = 0 if exact else TOLERANCE
+    np.testing.assert_allclose(batched.posteriors, single.posteriors, rtol=0, atol=atol)
+    np.testing.assert_allclose(batched.enhanced, single.enhanced, rtol=0, atol=atol)
+
+
+def test_a_batch_gives_each_utterance_its_one_at_a_time_result(speech2merit, utterances):
+    utts, noisy, _ = utterances
+    single = {utt: speech2merit(noisy[utt]) for utt in utts}
+    results = speech2merit.batch([noisy[utt] for utt in utts])  # very different lengths
+    assert len(results) == len(utts)
+    for utt, result in zip(utts, results):
+        assert_same(result, single[utt])
+    assert speech2merit.batch([noisy["long"]])[0].enhanced.tobytes() == \
+        single["long"].enhanced.tobytes()  # __call__ is a batch of one
+
+
+def test_a_batch_with_dumped_feats_gives_what_online_features_give(speech2merit, utterances):
+    """The same batch from the dumped features and from audio alone: equal bit for bit,
+    since the online features are rounded to the dump's float16 as dump_ssl did."""
+    utts, noisy, dumped = utterances
+    ids = [utt for utt in utts if utt in dumped]
+    from_dump = speech2merit.batch([noisy[utt] for utt in ids], [dumped[utt] for utt in ids])
+    online = speech2merit.batch([noisy[utt] for utt in ids])
+    for a, b in zip(from_dump, online):
+        assert_same(a, b, exact=True)
+
+
+def test_results_follow_the_input_order(speech2merit, utterances):
+    utts, noisy, _ = utterances
+    order = ["long", utts[2], "short", utts[0]]  # neither sorted nor reverse-sorted
+    single = {utt: speech2merit(noisy[utt]) for utt in order}
+    for utt, result in zip(order, speech2merit.batch([noisy[utt] for utt in order])):
+        assert_same(result, single[utt])
+
+
+def test_length_batches_keep_the_bound_and_every_utterance_once():
+    lengths = {f"u{i:02d}": n for i, n in enumerate([5, 40, 7, 7, 12, 100, 3, 33, 8, 61])}
+    batches = merit_inference.length_batches(lengths, max_samples=60)
+    assert sorted(utt for batch in batches for utt in batch) == sorted(lengths)
+    flat = [lengths[utt] for batch in batches for utt in batch]
+    assert flat == sorted(flat, reverse=True)  # longest first
+    for batch in batches:
+        padded = len(batch) * max(lengths[utt] for utt in batch)
+        assert padded <= 60 or len(batch) == 1
+    assert [len(b) for b in batches] == [1, 1, 1, 1, 5, 1]  # 12 x 5 = 60 fits, 12 x 6 not
+    assert merit_inference.length_batches(lengths, 0) == [[utt] for batch in batches
+                                                          for utt in batch]
+    assert merit_inference.length_batches({"b": 4, "a": 4, "c": 4}, 8) == [["a", "b"], ["c"]]
+
+
+def decode_set(tiny_model, data_dir, out, *options):
+    assert merit_inference.main(["--model_dir", str(tiny_model), "--data_dir", str(data_dir),
+                                 "--out_dir", str(out), *options]) == 0
+
+
+def test_merit_inference_batched_matches_one_at_a_time_and_keeps_the_job_split(
+        tiny_model, tiny_data, tmp_path):
+    dev = tiny_data / "data" / "dev_noisy"
+    decode_set(tiny_model, dev, tmp_path / "single", "--batch_seconds", "0")
+    for job in (1, 2):
+        decode_set(tiny_model, dev, tmp_path / "batched", "--batch_seconds", "5",
+                   "--num_jobs", "2", "--job", str(job))
+    wav = read_kv(dev / "wav.scp")
+    for job in (1, 2):  # each part decodes the utterances the job split gives it
+        part = read_kv(tmp_path / "batched" / f"job{job}of2" / "utt2emo_hyp")
+        assert sorted(part) == sorted(job_utterances(wav, job, 2))
+    decode_set(tiny_model, dev, tmp_path / "batched", "--num_jobs", "2", "--merge", "true")
+    single, batched = tmp_path / "single", tmp_path / "batched"
+    for name in ("utt2emo_hyp", "utt2expert_usage_se", "utt2expert_usage_ser", "classes"):
+        assert (batched / name).read_text() == (single / name).read_text()
+    posteriors = [read_kv(d / "utt2posteriors") for d in (single, batched)]
+    assert sorted(posteriors[0]) == sorted(posteriors[1]) == sorted(wav)
+    for utt, row in posteriors[0].items():  # 6 decimals: a rounding step apart at most
+        np.testing.assert_allclose(np.array(posteriors[1][utt].split(), dtype=float),
+                                   np.array(row.split(), dtype=float), rtol=0, atol=1e-6 + 1e-9)
+    enhanced = [read_kv(d / "enhanced.scp") for d in (single, batched)]
+    for utt, path in enhanced[0].items():  # 16-bit PCM: a step apart at most
+        np.testing.assert_allclose(read_audio(enhanced[1][utt]), read_audio(path),
+                                   rtol=0, atol=1 / 32768 + 1e-7)
+
+
+def test_a_negative_batch_bound_is_refused(tiny_model, tiny_data, tmp_path, capsys):
+    assert merit_inference.main(["--model_dir", str(tiny_model), "--data_dir",
+                                 str(tiny_data / "data" / "dev_noisy"), "--out_dir",
+                                 str(tmp_path), "--batch_seconds", "-1"]) == 1
+    assert "--batch_seconds must be 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["sparse", "dense", "shared"])
+def test_expert_usage_per_utterance_is_what_a_batch_of_one_gives(kind):
+    """Each MoE variant's per-utterance usage in a padded batch equals its
+    ``expert_fraction`` for the utterance alone."""
+    import torch
+
+    from merit.inference import expert_usage
+    from merit.models.moe import DenseMoE, SharedMLP, SparseMoE
+    from merit.models.pad_mask import valid_mask
+
+    torch.manual_seed(0)
+    sizes = dict(tasks=("se", "ser"), hidden_size=8, output_size=4)
+    moe = {"sparse": lambda: SparseMoE(6, num_experts=3, top_k=2, **sizes),
+           "dense": lambda: DenseMoE(6, num_experts=3, **sizes),
+           "shared": lambda: SharedMLP(6, **sizes)}[kind]().eval()
+    lengths = torch.tensor([7, 2, 11])
+    x = torch.randn(3, 11, 6) * valid_mask(lengths, 11)[..., None]
+    with torch.no_grad():
+        usage = expert_usage(moe(x, valid_mask(lengths, 11)), lengths)
+        for b, n in enumerate(lengths.tolist()):
+            alone = moe(x[b:b + 1, :n]).expert_fraction
+            for task in ("se", "ser"):
+                np.testing.assert_array_equal(usage[task][b], alone[task].numpy())

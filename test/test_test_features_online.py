@@ -1,0 +1,161 @@
+"""Test features are computed while decoding, not dumped: by default stage 3 dumps the
+training and validation sets only and stage 5 decodes the test sets without
+``--feats_dir``; ``--dump_test_sets true`` dumps and reads them as before. The two give
+the same outputs, bit for bit: the online features are rounded to the dump's dtype
+(recorded in the trained config) exactly as ``merit.bin.dump_ssl`` stored them.
+
+The merit.sh tests run the template in a recipe tree with a ``python3`` that records the
+dumps, the disk preflight and the decodes instead of running them (as
+test_merit_sh_stage_choices does), so they cost a few seconds.
+"""
+import shlex
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from merit.bin import merit_inference
+from merit.data.audio_io import read_audio
+from merit.data.datadir import read_kv
+from merit.inference import Speech2Merit
+from merit.models.frontend import LEGACY_DUMP_DTYPE, DumpedFrontend, load_dumped
+from recipe_tree import make_recipe_tree
+
+RECORDED = ("merit.bin.dump_ssl", "merit.bin.disk_preflight", "merit.bin.merit_inference")
+EXP = "exp/sparse_merit_fbank_seed1"
+TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]
+SETS_OPTIONS = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
+                "--test_snrs", "0 10", "--test_conditions", "seen unseen", "--nj", "1"]
+
+PYTHON3 = """#!/usr/bin/env bash
+# python3 for merit.sh in tests: records the steps of stages 3 and 5, one shell-quoted line each.
+if [ "${{1:-}}" = -m ] && [[ " {recorded} " == *" ${{2:-}} "* ]]; then
+    printf '%q ' "$@" >> "{calls}"
+    echo >> "{calls}"
+    prev=
+    for arg in "$@"; do  # the out dirs, where merit.sh writes its done markers
+        [ "${{prev}}" = --out_dir ] && mkdir -p "${{arg}}"
+        prev=${{arg}}
+    done
+    exit 0
+fi
+exec "{python}" "$@"
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """(recipe dir, env, calls file): the template recipe with one trained experiment (no
+    config.yaml: it reads dumps as --ssl_mode dumped says) and a recording python3."""
+    root = tmp_path / "merit"
+    make_recipe_tree(root)
+    recipe_dir = root / "egs" / "TEMPLATE" / "merit"
+    exp = recipe_dir / EXP
+    exp.mkdir(parents=True)
+    (exp / "train.done").write_text("0123456789abcdef\n")
+    (exp / "train_config.yaml").write_text(yaml.safe_dump(
+        {"best_model_criterion": [["valid", "macro_f1", "max"]]}))
+    (exp / "valid.macro_f1.best.pth").touch()
+    calls = tmp_path / "calls.txt"
+    venv = tmp_path / "recording_env"
+    (venv / "bin").mkdir(parents=True)
+    shim = venv / "bin" / "python3"
+    shim.write_text(PYTHON3.format(recorded=" ".join(RECORDED), calls=calls,
+                                   python=sys.executable))
+    shim.chmod(0o755)
+    (venv / "bin" / "activate").write_text(f'export PATH="{venv / "bin"}:$PATH"\n')
+    return recipe_dir, {"MERIT_VENV": str(venv)}, calls
+
+
+def recorded(calls, module):
+    """The argument lists of the recorded ``python3 -m <module>`` calls."""
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return [args[2:] for args in map(shlex.split, lines) if args[1] == module]
+
+
+def values(args, name):
+    return [value for option, value in zip(args, args[1:]) if option == name]
+
+
+@pytest.mark.parametrize("dump_test_sets", [None, "true"])
+def test_stage3_dumps_the_test_sets_only_when_asked(recipe, run_tool, dump_test_sets):
+    recipe_dir, env, calls = recipe
+    options = [] if dump_test_sets is None else ["--dump_test_sets", dump_test_sets]
+    res = run_tool(["./merit.sh", "--stage", "3", "--stop_stage", "3", *SETS_OPTIONS,
+                    *options], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    expected = ["train_noisy", "dev_noisy"] + (TEST_SETS if dump_test_sets else [])
+    dumps = recorded(calls, "merit.bin.dump_ssl")
+    assert dumps, res.stderr
+    for args in dumps:
+        assert values(args, "--data_dir") == [f"data/{s}" for s in expected]
+        assert values(args, "--out_dir") == [f"dump/fbank/{s}" for s in expected]
+    preflight = recorded(calls, "merit.bin.disk_preflight")
+    assert len(preflight) == 1  # counts what is dumped, no more
+    assert [a for a in preflight[0] if a.startswith("dump/fbank/")] == \
+        [f"dump/fbank/{s}" for s in expected]
+
+
+def test_stage5_reads_test_features_only_when_they_were_dumped(recipe, run_tool):
+    recipe_dir, env, calls = recipe
+    command = ["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS]
+    res = run_tool(command, cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    decodes = recorded(calls, "merit.bin.merit_inference")
+    assert len(decodes) == 2  # the job, then the merge
+    for args in decodes:
+        assert values(args, "--data_dir") == [f"data/{s}" for s in TEST_SETS]
+        assert values(args, "--feats_dir") == []  # computed while decoding
+        assert values(args, "--batch_seconds") == ["60"]
+    calls.unlink()
+    res = run_tool(command + ["--dump_test_sets", "true", "--decode_batch_size", "0"],
+                   cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "changed since the last run" in res.stderr  # batch size and the dumps read
+    for args in recorded(calls, "merit.bin.merit_inference"):
+        assert values(args, "--feats_dir") == [f"dump/fbank/{s}" for s in TEST_SETS]
+        assert values(args, "--batch_seconds") == ["0"]
+
+
+def test_the_trained_config_records_the_dumps_dtype(tiny_model, tiny_data):
+    config = yaml.safe_load((tiny_model / "config.yaml").read_text())
+    info = yaml.safe_load((tiny_data / "dump" / "train_noisy" / "feats_info.yaml").read_text())
+    assert config["frontend_conf"]["dtype"] == info["dtype"] == "float16"
+    legacy = {k: v for k, v in config["frontend_conf"].items() if k != "dtype"}
+    assert DumpedFrontend(**legacy).dtype == LEGACY_DUMP_DTYPE == "float16"
+    assert DumpedFrontend(**legacy, dtype="float32").explicit_conf()["dtype"] == "float32"
+    with pytest.raises(ValueError, match="dump dtype 'int8'"):
+        DumpedFrontend(**legacy, dtype="int8")
+
+
+def test_online_features_equal_the_dumped_ones_bit_for_bit(tiny_model, tiny_data):
+    frontend = Speech2Merit(tiny_model).model.frontend
+    online = frontend.online_equivalent().eval()
+    wav = read_kv(tiny_data / "data" / "dev_noisy" / "wav.scp")
+    feats = read_kv(tiny_data / "dump" / "dev_noisy" / "feats.scp")
+    for utt in sorted(wav)[:4]:
+        speech = torch.from_numpy(read_audio(wav[utt]))[None]
+        with torch.no_grad():
+            hidden, lengths = online(speech, torch.tensor([speech.shape[1]]))
+        computed = frontend.as_dumped(hidden[0, :int(lengths[0])]).numpy()
+        dumped = load_dumped(feats[utt])
+        assert computed.dtype == dumped.dtype and computed.tobytes() == dumped.tobytes()
+
+
+def test_decoding_with_and_without_the_dump_writes_the_same_files(tiny_model, tiny_data,
+                                                                  tmp_path):
+    dev = tiny_data / "data" / "dev_noisy"
+    common = ["--model_dir", str(tiny_model), "--data_dir", str(dev)]
+    assert merit_inference.main(common + ["--out_dir", str(tmp_path / "dumped"), "--feats_dir",
+                                          str(tiny_data / "dump" / "dev_noisy")]) == 0
+    assert merit_inference.main(common + ["--out_dir", str(tmp_path / "online")]) == 0
+    dumped, online = tmp_path / "dumped", tmp_path / "online"
+    for name in ("utt2posteriors", "utt2emo_hyp", "utt2expert_usage_se",
+                 "utt2expert_usage_ser", "classes"):
+        assert (online / name).read_text() == (dumped / name).read_text(), name
+    enhanced = [read_kv(d / "enhanced.scp") for d in (dumped, online)]
+    assert sorted(enhanced[0]) == sorted(enhanced[1]) == sorted(read_kv(dev / "wav.scp"))
+    for utt, path in enhanced[0].items():
+        assert np.array_equal(read_audio(enhanced[1][utt]), read_audio(path)), utt
