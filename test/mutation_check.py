@@ -411,6 +411,11 @@ MUTATIONS = [
         (('        if [ "${dump_test_sets}" = true ]; then\n            for dset in ${test_sims}; do',
           '        if true; then\n            for dset in ${test_sims}; do'),),
         ("test/test_test_features_online.py::test_stage3_dumps_the_test_sets_only_when_asked",)),
+    Mutation(
+        "cascade_dumps_enhanced_test_sets", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" ${dset} "* ]]; then\n            dump=false',
+          '        if false; then\n            dump=false'),),
+        ("test/test_test_features_online.py",)),
 ]
 
 

@@ -159,3 +159,37 @@ def test_decoding_with_and_without_the_dump_writes_the_same_files(tiny_model, ti
     assert sorted(enhanced[0]) == sorted(enhanced[1]) == sorted(read_kv(dev / "wav.scp"))
     for utt, path in enhanced[0].items():
         assert np.array_equal(read_audio(enhanced[1][utt]), read_audio(path)), utt
+
+
+@pytest.mark.parametrize("dump_test_sets", [None, "true"])
+def test_a_cascades_enhanced_test_sets_are_dumped_only_when_asked(recipe, run_tool,
+                                                                  dump_test_sets):
+    """The cascade's classifier decodes the enhancer's output of each test set; its
+    features are computed while decoding too, so they are dumped only with
+    --dump_test_sets true (else a WavLM Large dump of every enhanced test set, 5.2 TB
+    at MSP-Podcast's size, that nothing reads)."""
+    recipe_dir, env, calls = recipe
+    shim = recipe_dir.parents[2].parent / "recording_env" / "bin" / "python3"
+    # decodes leave an enhanced.scp, which the cascade's data dirs are derived from
+    shim.write_text(shim.read_text().replace(
+        '[ "${prev}" = --out_dir ] && mkdir -p "${arg}"',
+        '[ "${prev}" = --out_dir ] && mkdir -p "${arg}" && touch "${arg}/enhanced.scp"'))
+    for model in ("se_only", "ser_only_clean"):
+        exp = recipe_dir / f"exp/{model}_fbank_seed1"
+        exp.mkdir(parents=True)
+        (exp / "train.done").write_text("0123456789abcdef\n")
+        (exp / "train_config.yaml").write_text(yaml.safe_dump(
+            {"best_model_criterion": [["valid", "loss", "min"]]}))
+        (exp / "valid.loss.best.pth").touch()
+    options = [] if dump_test_sets is None else ["--dump_test_sets", dump_test_sets]
+    res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS,
+                    "--systems", "cascade", *options], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    dumped = [d for args in recorded(calls, "merit.bin.dump_ssl")
+              for d in values(args, "--out_dir")]
+    enhanced = [f"exp/se_only_fbank_seed1/decode_{s}/feats" for s in TEST_SETS]
+    assert dumped == (enhanced * 2 if dump_test_sets else [])  # the job, then the merge
+    classifier = [args for args in recorded(calls, "merit.bin.merit_inference")
+                  if "exp/ser_only_clean_fbank_seed1" in values(args, "--model_dir")]
+    assert classifier and all(values(args, "--feats_dir") == (enhanced if dump_test_sets else [])
+                              for args in classifier)

@@ -9,7 +9,8 @@ picks it by name: ``frontend`` (s3prl | dumped), ``integration`` (concat | weigh
 
 Data names: ``speech`` (noisy audio, type sound) is required; each task's target
 (``speech_ref1``: clean reference, sound; ``emotion``: class label, text, ``utt2emo``)
-and ``feats`` (dumped hidden states, npy) are used when the chosen parts need them.
+and ``feats`` (dumped hidden states: ``kaldi_ark`` shards, or ``npy`` files of older
+dumps) are used when the chosen parts need them.
 
 ``dynamic_mixing: true`` re-mixes every training example with fresh noise each time it
 is drawn (merit.data.dynamic_mixing, with ``dynamic_mixing_conf``: ``noise_scp``,

@@ -671,25 +671,33 @@ decode() {
     done
 }
 
-# enhanced_sets <se exp> <set>...: data dirs (and dumped features) of <se exp>'s
-# enhanced output of each set, in its decode dirs; prints "<set> <data> <feats>"
+# enhanced_sets <se exp> <set>...: data dirs (and dumped features: of a training set, or
+# of a test set with --dump_test_sets true) of <se exp>'s enhanced output of each set, in
+# its decode dirs; prints "<set> <data> <feats>"
 enhanced_sets() {
-    local se_exp=$1 dset dec triples=() todo=()
+    local se_exp=$1 dset dec dump triples=() todo=() keys=() i=0
     shift
     for dset in "$@"; do
         dec=${se_exp}/decode_${dset}
-        if ! done_with "${dec}/derived.done" "$(cat "${dec}/decode.done")"; then
+        # a test set's features are computed while decoding unless --dump_test_sets true
+        dump=true
+        [ "${ssl_mode}" != online ] || dump=false
+        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" ${dset} "* ]]; then
+            dump=false
+        fi
+        keys+=("$(cat "${dec}/decode.done")"$'\n'"features dumped: ${dump}")
+        if ! done_with "${dec}/derived.done" "${keys[-1]}"; then
             derive_set "data/${dset}" "${dec}/data" "${dec}/enhanced.scp"
-            todo+=("${dec}/data" "${dec}/feats")
+            [ "${dump}" = false ] || todo+=("${dec}/data" "${dec}/feats")
         fi
         triples+=("${dset}" "${dec}/data" "${dec}/feats")
     done
-    if [ ${#todo[@]} -gt 0 ] && [ "${ssl_mode}" != online ]; then
+    if [ ${#todo[@]} -gt 0 ]; then
         dump_changed "${se_exp}/decode_log" "${run_nj}" "${todo[@]}" >&2
     fi
     for dset in "$@"; do
-        dec=${se_exp}/decode_${dset}
-        mark_done "${dec}/derived.done" "$(cat "${dec}/decode.done")"
+        mark_done "${se_exp}/decode_${dset}/derived.done" "${keys[i]}"
+        i=$((i + 1))
     done
     echo "${triples[@]}"
 }
