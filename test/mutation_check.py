@@ -416,6 +416,11 @@ MUTATIONS = [
         (('        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" ${dset} "* ]]; then\n            dump=false',
           '        if false; then\n            dump=false'),),
         ("test/test_test_features_online.py",)),
+    Mutation(
+        "peak_memory_carries_the_parents_size", "inference", "merit/utils/peak_memory.py",
+        (("    kib = max(kib, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n",
+          "    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"),),
+        ("test/test_peak_memory.py",)),
 ]
 
 

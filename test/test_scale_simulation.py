@@ -12,8 +12,6 @@ egs/msp_podcast/merit/README.md ("Planning a full run"), with headroom over what
 """
 import os
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from fake_corpora import EMO_CODES, SPLITS, speechlike, write_labels
 from recipe_tree import REPO
 from merit.data.datadir import read_kv
 from merit.utils.job_parts import check_job, job_utterances
+from merit.utils.peak_memory import run_measured
 
 ROWS = 100_000
 NOISE_FILES = 20_000
@@ -75,13 +74,8 @@ def make_noise_folders(root: Path, files: int = NOISE_FILES) -> None:
 
 def measured(args, cwd):
     """Run ``python -m ...`` args; (exit status, output, wall seconds, peak RSS bytes)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), output, time.perf_counter() - start, \
-        usage.ru_maxrss * 1024  # Linux: KiB
+    run = run_measured(args[1], args[2:], cwd=cwd)
+    return run.status, run.output, run.seconds, run.peak_bytes
 
 
 def test_msp_podcast_size_prep_noise_listing_and_job_split(tmp_path):

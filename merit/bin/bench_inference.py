@@ -17,14 +17,13 @@ Every measure runs ``merit-infer`` in a fresh interpreter, as a user's shell wou
   median of ``--repeats`` runs; ``first_result_speedup`` is their ratio.
 * ``rtf_<N>min`` and ``peak_rss_mb_<N>min`` for a ``--short_minutes`` and a
   ``--long_minutes`` recording (wall time of the whole process over the audio's
-  duration, and its peak resident memory from ``wait4``), with ``--out_dir`` so the
+  duration, and its peak resident memory: ``merit.utils.peak_memory``), with ``--out_dir`` so the
   enhanced audio is written too; ``peak_rss_ratio`` is long over short (memory that
   does not grow with the file's length gives about 1).
 
 The audio is a wandering tone in noise (its content does not change the cost).
 """
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from merit.utils.measure_table import MeasureTable
+from merit.utils.peak_memory import run_measured
 
 #: The old start-up: what merit-infer imported before it built models without ESPnet's
 #: task and looked s3prl entries up lazily; then today's merit-infer.
@@ -74,22 +74,6 @@ def first_result_seconds(program: str, args) -> float:
     return elapsed
 
 
-def wall_and_peak_rss(args) -> tuple:
-    """(wall seconds, peak RSS in MB) of one merit-infer process."""
-    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: nothing can block
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", NEW_PATH, *args],
-                                stdout=subprocess.DEVNULL, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            stderr.seek(0)
-            raise RuntimeError(f"merit-infer failed (exit {proc.returncode}): "
-                               f"{stderr.read().decode(errors='replace')[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024  # Linux reports KiB
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,9 +99,12 @@ def main(argv=None) -> int:
         for minutes in (args.short_minutes, args.long_minutes):
             name = f"{minutes:g}min"
             wav = write_recording(tmp / f"{name}.wav", minutes * 60)
-            wall, peak = wall_and_peak_rss([str(wav), "--model", args.model,
-                                            "--out_dir", str(tmp / f"out_{name}")])
-            table.record(f"rtf_{name}", wall / (minutes * 60))
+            run = run_measured("merit.bin.merit_infer", [wav, "--model", args.model,
+                                                         "--out_dir", tmp / f"out_{name}"])
+            if run.status != 0 or run.peak_bytes is None:
+                raise RuntimeError(f"merit-infer failed (exit {run.status}): {run.output[-2000:]}")
+            peak = run.peak_bytes / 2**20
+            table.record(f"rtf_{name}", run.seconds / (minutes * 60))
             table.record(f"peak_rss_mb_{name}", peak)
             peaks.append(peak)
             wav.unlink()
