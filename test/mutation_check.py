@@ -421,6 +421,10 @@ MUTATIONS = [
         (("    kib = max(kib, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n",
           "    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"),),
         ("test/test_peak_memory.py",)),
+    Mutation(
+        "tables_keep_dash_columns", "tables", "merit/bin/make_tables.py",
+        (("            sets = sets or splits[test]\n", "            sets = splits[test]\n"),),
+        ("test/test_make_tables.py",)),
 ]
 
 

@@ -451,3 +451,19 @@ def test_no_oracle_row_for_a_metric_the_oracles_lack(tree, capsys):
     pesq, lsd = out.split("### ")[1:3]
     assert "| oracle_mask | 3.01 | 2.51 |" in pesq
     assert lsd.startswith("LSD") and "oracle" not in lsd
+
+
+def test_a_set_without_the_metric_has_no_column(tmp_path, capsys):
+    """DNSMOS scored on one set only (a subset, as RESULTS.md's): its table has that
+    set's column and no column of dashes for the other."""
+    write_run(tmp_path / "base", BASE)
+    scores_file = tmp_path / "base" / f"decode_{UNSEEN}" / "scores.json"
+    scores = json.loads(scores_file.read_text())
+    scores["se"]["noisy"]["dnsmos_ovrl"] = 2.10
+    scores["se"]["enhanced"]["dnsmos_ovrl"] = 2.60
+    scores_file.write_text(json.dumps(scores))
+    code, out, _ = run(capsys, [tmp_path / "base"], "--metrics", "dnsmos_ovrl,pesq")
+    assert code == 0
+    dnsmos, pesq = out.split("### ")[1:3]
+    assert "| system | -5 dB unseen |\n" in dnsmos and "| base | 2.60 |" in dnsmos
+    assert "| system | 0 dB seen | -5 dB unseen |" in pesq  # every set has PESQ

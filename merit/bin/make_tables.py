@@ -446,7 +446,11 @@ def main(argv=None) -> int:
     blocks = []
     for task, metric in tables:
         for test in sorted(splits):
-            sets = splits[test]
+            # sets no run scored with this metric (DNSMOS on a subset) are left out,
+            # unless none has it: then the dashes say so
+            sets = [n for n in splits[test]
+                    if any(cell_values(runs, n, task, metric) for runs in systems.values())]
+            sets = sets or splits[test]
             title = metric.heading + (f", {test}" if len(splits) > 1 else "")
             header = ["system"] + [f"{keys[n][1]:g} dB {keys[n][0]}".rstrip() for n in sets]
             rows = build_rows(systems, sets, compared, (task, metric), args)
