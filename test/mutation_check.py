@@ -425,6 +425,10 @@ MUTATIONS = [
         "tables_keep_dash_columns", "tables", "merit/bin/make_tables.py",
         (("            sets = sets or splits[test]\n", "            sets = splits[test]\n"),),
         ("test/test_make_tables.py",)),
+    Mutation(
+        "tables_no_std_note_without_baselines", "tables", "merit/bin/make_tables.py",
+        (("    if seeded:\n        notes.append(f\"Multi-seed", "    if seeded and compared:\n        notes.append(f\"Multi-seed"),),
+        ("test/test_make_tables.py",)),
 ]
 
 

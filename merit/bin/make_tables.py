@@ -369,14 +369,15 @@ def render(title: str, header: list, rows: list, fmt: str) -> str:
 
 
 def footnotes(systems: dict, compared: list, tables: list, args) -> list:
-    """What the ``vs.`` rows and ``*`` mean, and which seeds each test used."""
-    if not compared:
-        return []
+    """What ``±`` means (any multi-seed system), what the ``vs.`` rows and ``*`` mean, and
+    which seeds each test used (when there are comparisons)."""
     notes = []
     seeded = [s for s, runs in systems.items() if len(runs) > 1]
     if seeded:
         notes.append(f"Multi-seed systems ({', '.join(seeded)}) show mean ± std over seeds "
                      f"(ddof=1).")
+    if not compared:
+        return notes
     by_delta = {}
     for _, metric in tables:
         by_delta.setdefault(delta_kind(metric, args.delta), []).append(metric.title)
