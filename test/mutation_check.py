@@ -429,6 +429,11 @@ MUTATIONS = [
         "tables_no_std_note_without_baselines", "tables", "merit/bin/make_tables.py",
         (("    if seeded:\n        notes.append(f\"Multi-seed", "    if seeded and compared:\n        notes.append(f\"Multi-seed"),),
         ("test/test_make_tables.py",)),
+    Mutation(
+        "preflight_enhanced_counts_no_wav", "merit.sh", "merit/bin/disk_preflight.py",
+        (("        sizes = [audio_bytes(item.samples, 1) for item in sets]\n",
+          "        sizes = [audio_bytes(item.samples, 0) for item in sets]\n"),),
+        ("test/test_disk_preflight.py",)),
 ]
 
 

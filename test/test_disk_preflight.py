@@ -1,6 +1,6 @@
-"""merit.bin.disk_preflight: its estimates match what stages 2 and 3 write on small real
-runs, and merit.sh stops before stage 2 or 3 writes anything when the estimate does not
-fit in the (faked) free space, unless --force true.
+"""merit.bin.disk_preflight: its estimates match what stages 2, 3 and 5 write on small
+real runs, and merit.sh stops before stage 2, 3 or 5 writes anything when the estimate
+does not fit in the (faked) free space, unless --force true.
 """
 import ast
 import math
@@ -12,12 +12,13 @@ import pytest
 import soundfile as sf
 
 from fake_corpora import make_noise_dir, speechlike
-from merit.bin import disk_preflight, simulate_noise
+from merit.bin import disk_preflight, merit_inference, simulate_noise
 from merit.bin.disk_preflight import (KNOWN_UPSTREAMS, audio_bytes, feature_bytes,
                                       feature_layout, read_lengths)
 from merit.data.datadir import read_kv, write_datadir
 from recipe_tree import REPO, make_recipe_tree
-from test_merit_sh_stage_choices import recipe, recorded_calls  # noqa: F401
+from test_merit_sh_stage_choices import (EXP, NOISY_TEST_SETS, SETS_OPTIONS, recipe,  # noqa: F401
+                                         recorded_calls)
 
 RATE = 16000
 
@@ -222,3 +223,37 @@ def test_merit_sh_stage2_stops_before_simulating_what_does_not_fit(tmp_path, run
     res = run_tool(command + ["--force", "true"], cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
     assert 6 * audio_bytes([8000, 8000], 2) <= written(recipe_dir / "dump" / "audio") <= 6 * one_set
+
+
+def test_enhanced_estimate_is_what_decoding_writes(tiny_model, tiny_data, tmp_path):
+    """Stage 5 of a model with an SE head: one 16-bit WAV per utterance, byte for byte."""
+    data = tiny_data / "data" / "dev_noisy"
+    out = tmp_path / "decode_dev_noisy"
+    assert merit_inference.main(["--model_dir", str(tiny_model), "--data_dir", str(data),
+                                 "--out_dir", str(out)]) == 0
+    samples, problems = read_lengths(data)
+    assert problems == [] and len(samples) == len(read_kv(out / "enhanced.scp"))
+    assert written(out / "enhanced") == audio_bytes(samples, 1)
+
+
+STAGE5 = ["--stage", "5", "--stop_stage", "5", *SETS_OPTIONS]
+
+
+def test_merit_sh_stage5_stops_before_decoding_what_does_not_fit(recipe, run_tool):  # noqa: F811
+    """Four 20-hour test sets of enhanced speech (4 × 20 h × 115.2 MB) against 1 GB free:
+    stage 5 stops naming the bytes and decodes nothing; a model without an SE head writes
+    no audio and is not stopped."""
+    recipe_dir, env, calls = recipe
+    recipe_data(recipe_dir, NOISY_TEST_SETS, with_lengths=True)
+    env = {**env, "MERIT_FAKE_FREE_BYTES": str(10 ** 9)}
+    res = run_tool(["./merit.sh", *STAGE5], cwd=recipe_dir, env=env)
+    assert res.returncode != 0
+    needed = math.ceil(4 * 2 * (44 + 2 * 10 * 3600 * RATE) * 1.05)
+    assert f"stage 5 (decoding) needs {needed:,} bytes" in res.stderr
+    assert f"at {EXP}, but 1,000,000,000 bytes (1.0 GB) are free" in res.stderr
+    assert recorded_calls(calls, "merit.bin.merit_inference") == []
+    (recipe_dir / EXP / "config.yaml").write_text("se_head: null\nser_head: attentive_stats\n")
+    res = run_tool(["./merit.sh", *STAGE5], cwd=recipe_dir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "stage 5 (decoding)" not in res.stderr
+    assert recorded_calls(calls, "merit.bin.merit_inference")

@@ -1,10 +1,12 @@
-"""Disk preflight of recipe stages 2 and 3: the bytes a stage will write, against the
-free space where it writes them, checked before it writes anything.
+"""Disk preflight of recipe stages 2, 3 and 5: the bytes a stage will write, against
+the free space where it writes them, checked before it writes anything.
 
     python -m merit.bin.disk_preflight audio --target dump/audio \\
         data/train dump/audio/train_noisy data/test1 dump/audio/test1_snr-5_seen ...
     python -m merit.bin.disk_preflight feats --target dump/wavlm_large --upstream wavlm_large \\
         data/train_noisy dump/wavlm_large/train_noisy data/dev_noisy dump/wavlm_large/dev_noisy
+    python -m merit.bin.disk_preflight enhanced --target exp/se_only_fbank_seed1 \\
+        data/test1_snr-5_seen exp/se_only_fbank_seed1/decode_test1_snr-5_seen ...
 
 The positional arguments are pairs ``<data dir> <output dir>``, one per set the stage
 will write, exactly as merit.sh lists them (so the check follows whatever sets the
@@ -25,6 +27,9 @@ Estimates, per utterance of n samples (16 kHz):
   there, otherwise from the upstream itself, loaded as the dump loads it. File
   headers and the lists (feats.scp, feats_shape) come on top: well under 1 % for
   utterances of a second or more.
+* ``enhanced`` (merit.bin.merit_inference, for a model with an SE head): a 16-bit PCM
+  WAV of the enhanced speech, 44 + 2n bytes; the lists (posteriors, expert usage)
+  come on top, a line per utterance.
 
 n comes from the data dir's ``utt2num_samples``, else ``utt2dur`` (seconds), else the
 audio headers of ``wav.scp`` (read without decoding). A set whose data dir or audio
@@ -59,6 +64,17 @@ from merit.data.datadir import read_kv
 log = logging.getLogger("disk_preflight")
 
 MARGIN = 0.05
+#: The recipe stage of each kind of output, and what else a user can do when it does
+#: not fit (besides freeing space and --force true).
+STAGES = {"audio": "stage 2 (noise simulation)", "feats": "stage 3 (SSL feature dumping)",
+          "enhanced": "stage 5 (decoding)"}
+REMEDIES = {
+    "audio": "point the stage elsewhere (--audio_dump) or write less (fewer --test_sets)",
+    "feats": "point the stage elsewhere (--dumpdir) or write less (fewer --test_sets, "
+             "--layers, or --ssl_mode online)",
+    "enhanced": "point the experiments elsewhere (--expdir) or decode fewer sets "
+                "(--test_sets)",
+}
 WAV_HEADER_BYTES = 44  # RIFF, fmt and data chunk headers of soundfile's PCM WAV
 PCM16_BYTES = 2
 FAKE_FREE_ENV = "MERIT_FAKE_FREE_BYTES"
@@ -182,7 +198,7 @@ def feature_layout(upstream: str, upstream_ckpt: Optional[str], layers: Optional
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=("audio", "feats"),
+    parser.add_argument("kind", choices=tuple(STAGES),
                         help="audio: stage 2's noisy WAVs; feats: stage 3's dumped features")
     parser.add_argument("pairs", nargs="+", metavar="DIR",
                         help="<data dir> <output dir> of every set the stage writes")
@@ -209,14 +225,16 @@ def check(args) -> int:
         if item.data_dir not in lengths:
             lengths[item.data_dir] = read_lengths(item.data_dir)
         item.samples, item.problems = lengths[item.data_dir]
+    stage = STAGES[args.kind]
     if args.kind == "audio":
-        stage = "stage 2 (noise simulation)"
         log.info("%s writes per utterance a 16-bit WAV of the mixture and of the scaled noise, "
                  "and of the clean speech when the mixture is scaled down to avoid clipping",
                  stage)
         sizes = [audio_bytes(item.samples, 3) for item in sets]
+    elif args.kind == "enhanced":
+        log.info("%s writes per utterance a 16-bit WAV of the enhanced speech", stage)
+        sizes = [audio_bytes(item.samples, 1) for item in sets]
     else:
-        stage = "stage 3 (SSL feature dumping)"
         num_layers, dims, rate, source = feature_layout(args.upstream, args.upstream_ckpt,
                                                         args.layers)
         itemsize = 2 if args.dtype == "float16" else 4
@@ -252,10 +270,8 @@ def check(args) -> int:
     if args.force:
         log.warning("%s; going on (--force true)", message)
         return 0
-    print(f"disk_preflight: error: {message}. Free space there, point the stage elsewhere "
-          f"(--audio_dump, --dumpdir), write less (fewer --test_sets, --layers, or "
-          f"--ssl_mode online for stage 3), or pass --force true to go on anyway",
-          file=sys.stderr)
+    print(f"disk_preflight: error: {message}. Free space there, {REMEDIES[args.kind]}, or "
+          f"pass --force true to go on anyway", file=sys.stderr)
     return 1
 
 

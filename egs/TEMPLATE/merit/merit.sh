@@ -32,7 +32,7 @@ num_nodes=1          # nodes for training (more than 1: Slurm, ngpu GPUs each)
 skip_data_prep=false # skip stages 1-3
 skip_train=false     # skip stage 4
 skip_eval=false      # skip stages 5-6
-force=false          # stages 2-3 write even what the disk preflight finds does not fit
+force=false          # stages 2, 3 and 5 write even what the disk preflight finds does not fit
 
 # Data
 local_data_opts=""   # options passed to local/data.sh
@@ -85,7 +85,7 @@ Options (defaults in brackets):
   --skip_data_prep  # skip stages 1-3: data prep, noise, SSL dump (${skip_data_prep})
   --skip_train      # skip stage 4: training (${skip_train})
   --skip_eval       # skip stages 5-6: decoding, scoring (${skip_eval})
-  --force           # stages 2-3 go on when their estimated bytes exceed the free space at --audio_dump / --dumpdir (${force})
+  --force           # stages 2, 3 and 5 go on when their estimated bytes exceed the free space at --audio_dump / --dumpdir / the exp dirs (${force})
   --local_data_opts # options for local/data.sh ("${local_data_opts}")
   --train_set       # training set under data/ (${train_set})
   --valid_set       # validation set under data/ (${valid_set})
@@ -620,6 +620,7 @@ model_key() {
 # batch size
 decode() {
     local exp=$1 outroot=$2 model ckpt out key feats opts=() feats_opts=() todo=() keys=() i
+    local pairs=()
     local reads_dumps=false
     model="$(model_key "$1") $3 decode_batch_size=${decode_batch_size}"
     ckpt=$(inference_checkpoint "${exp}")
@@ -647,6 +648,7 @@ decode() {
             [ -f "${out}/decode.done" ] && log "Decoding ${out}: $(changed_since "${out}/decode.done" "${key}")"
             rm -rf "${out}"
             opts+=(--data_dir "$2" --out_dir "${out}")
+            pairs+=("$2" "${out}")
             feats_opts+=(--feats_dir "${feats}")
             [ -z "${feats}" ] || reads_dumps=true
             todo+=("${out}")
@@ -657,6 +659,11 @@ decode() {
     if [ ${#todo[@]} -eq 0 ]; then
         log "Decoding with ${exp}/${ckpt}: every set already decoded, skipped"
         return 0
+    fi
+    # a model with an SE head writes the enhanced speech (a config that says none: no SE)
+    if [ ! -f "${exp}/config.yaml" ] || ! grep -qx 'se_head: null' "${exp}/config.yaml"; then
+        python3 -m merit.bin.disk_preflight enhanced --target "${outroot}" --force "${force}" \
+            "${pairs[@]}"
     fi
     [ "${reads_dumps}" = false ] || opts+=("${feats_opts[@]}")
     opts+=(--model_dir "${exp}" --checkpoint "${ckpt}" --num_jobs "${run_nj}"
