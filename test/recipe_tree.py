@@ -33,3 +33,15 @@ def make_recipe_tree(dest: Path, recipes=()) -> dict:
     (env_dir / "bin").mkdir(parents=True)
     (env_dir / "bin" / "activate").write_text(f'export PATH="{Path(sys.executable).parent}:$PATH"\n')
     return {"MERIT_VENV": str(env_dir)}
+
+
+def recording_python(env_dir: Path, python3: str) -> dict:
+    """A MERIT_VENV at ``env_dir`` whose ``python3`` (first on PATH) is the bash script
+    ``python3``: tests record merit.sh's steps through it. Returns the environment
+    variables to run recipes with."""
+    shim = env_dir / "bin" / "python3"
+    shim.parent.mkdir(parents=True)
+    shim.write_text(python3)
+    shim.chmod(0o755)
+    (env_dir / "bin" / "activate").write_text(f'export PATH="{env_dir / "bin"}:$PATH"\n')
+    return {"MERIT_VENV": str(env_dir)}

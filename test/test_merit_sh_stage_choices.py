@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from recipe_tree import make_recipe_tree
+from recipe_tree import make_recipe_tree, recording_python
 
 RECORDED = ("espnet2.bin.launch", "merit.bin.dump_ssl", "merit.bin.merit_inference", "merit.bin.score",
             "merit.bin.plot_decodes", "merit.bin.results_md", "merit.bin.make_tables",
@@ -53,14 +53,9 @@ def recipe(tmp_path):
     for ckpt in ("valid.loss.best.pth", "valid.macro_f1.best.pth", "checkpoint.pth"):
         (exp / ckpt).touch()
     calls = tmp_path / "calls.txt"
-    venv = tmp_path / "recording_env"
-    (venv / "bin").mkdir(parents=True)
-    shim = venv / "bin" / "python3"
-    shim.write_text(PYTHON3.format(recorded=" ".join(RECORDED),
-                                   calls=calls, python=sys.executable))
-    shim.chmod(0o755)
-    (venv / "bin" / "activate").write_text(f'export PATH="{venv / "bin"}:$PATH"\n')
-    return recipe_dir, {"MERIT_VENV": str(venv)}, calls
+    env = recording_python(tmp_path / "recording_env", PYTHON3.format(
+        recorded=" ".join(RECORDED), calls=calls, python=sys.executable))
+    return recipe_dir, env, calls
 
 
 def recorded_calls(calls, module):

@@ -21,7 +21,7 @@ from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
 from merit.models.frontend import LEGACY_DUMP_DTYPE, DumpedFrontend, load_dumped
-from recipe_tree import make_recipe_tree
+from recipe_tree import make_recipe_tree, recording_python
 
 RECORDED = ("merit.bin.dump_ssl", "merit.bin.disk_preflight", "merit.bin.merit_inference")
 EXP = "exp/sparse_merit_fbank_seed1"
@@ -59,14 +59,9 @@ def recipe(tmp_path):
         {"best_model_criterion": [["valid", "macro_f1", "max"]]}))
     (exp / "valid.macro_f1.best.pth").touch()
     calls = tmp_path / "calls.txt"
-    venv = tmp_path / "recording_env"
-    (venv / "bin").mkdir(parents=True)
-    shim = venv / "bin" / "python3"
-    shim.write_text(PYTHON3.format(recorded=" ".join(RECORDED), calls=calls,
-                                   python=sys.executable))
-    shim.chmod(0o755)
-    (venv / "bin" / "activate").write_text(f'export PATH="{venv / "bin"}:$PATH"\n')
-    return recipe_dir, {"MERIT_VENV": str(venv)}, calls
+    env = recording_python(tmp_path / "recording_env", PYTHON3.format(
+        recorded=" ".join(RECORDED), calls=calls, python=sys.executable))
+    return recipe_dir, env, calls
 
 
 def recorded(calls, module):
