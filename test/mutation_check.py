@@ -434,6 +434,10 @@ MUTATIONS = [
         (("        sizes = [audio_bytes(item.samples, 1) for item in sets]\n",
           "        sizes = [audio_bytes(item.samples, 0) for item in sets]\n"),),
         ("test/test_disk_preflight.py",)),
+    Mutation(
+        "inputs_allow_colliding_outputs", "inference", "merit/data/audio_inputs.py",
+        (("        if owner != item.path:\n", "        if False:\n"),),
+        ("test/test_audio_inputs.py",)),
 ]
 
 
