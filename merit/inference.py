@@ -15,8 +15,9 @@ tensors only, and every weight must fit (``merit.utils.model_loading``).
 In a batch the frontend (s3prl upstream or dumped features) runs one utterance at a
 time, as ``merit.bin.dump_ssl`` does, because s3prl upstreams are not inert to padding
 (fbank's last frames become zeros instead of copies of the last frame, WavLM's
-convolutions and attention see the padding); everything after it masks its padding, so
-each utterance gets its one-at-a-time result up to rounding (see ``batch``).
+convolutions and attention see the padding); everything after it masks its padding and
+keeps each utterance's arithmetic apart from the others', so each utterance gets its
+one-at-a-time result bit for bit (see ``batch``).
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,14 +110,15 @@ class Speech2Merit:
         dumped ``feats`` or None), in their order, from one padded pass of the model
         after the frontend.
 
-        Padding reaches no result: the integration and the MoE see it masked (zero,
-        never routed), the SE head computes each STFT at the utterance's own length and
-        packs its BLSTM input, the SER head pools over valid frames only, and the
-        expert usage counts an utterance's own frames. The outputs still differ from
-        one-at-a-time decoding by rounding: the heads' matrix products run on B x T rows
-        instead of T, and CPU and GPU kernels sum in an order that depends on the matrix
-        shape (measured: at most 1.2e-7 on posteriors and enhanced samples; the emotion
-        and the expert usage do not change; test_batched_decoding).
+        Each utterance (of 4 frames or more) gets the same bits as alone
+        (test_batched_decoding, on CPU):
+        the integration and the MoE see the padding masked (zero, never routed) in
+        products of B x T rows, whose rows do not depend on B; the SE head computes
+        each STFT at the utterance's own length and runs its BLSTM on the same rows
+        alone or batched (``batch_invariant_lstm``); the SER head classifies each
+        utterance over its own frames (``EmotionRecognition.infer``); the expert usage
+        counts an utterance's own frames. GPU kernels were not measured: there, the
+        last bit may still depend on the batch.
         """
         if feats is None:
             feats = [None] * len(noisy)

@@ -438,6 +438,24 @@ MUTATIONS = [
         "inputs_allow_colliding_outputs", "inference", "merit/data/audio_inputs.py",
         (("        if owner != item.path:\n", "        if False:\n"),),
         ("test/test_audio_inputs.py",)),
+    Mutation(
+        "se_head_decodes_with_the_packed_blstm", "decoding", "merit/models/se_head.py",
+        (("        if self.training:\n            packed", "        if True:\n            packed"),),
+        ("test/test_batched_decoding.py",)),
+    Mutation(
+        "batch_invariant_blstm_one_row", "decoding", "merit/models/batch_invariant_lstm.py",
+        (("MIN_ROWS = 4\n", "MIN_ROWS = 1\n"),),
+        ("test/test_batch_invariant_lstm.py", "test/test_batched_decoding.py")),
+    Mutation(
+        "batch_invariant_blstm_reverses_the_padding_too", "models",
+        "merit/models/batch_invariant_lstm.py",
+        (("    source = torch.where(steps < lengths, lengths - 1 - steps, steps)\n",
+          "    source = (x.size(1) - 1 - steps).expand(len(lengths), -1)\n"),),
+        ("test/test_batch_invariant_lstm.py",)),
+    Mutation(
+        "ser_infer_classifies_the_padded_batch", "decoding", "merit/tasks/task_specs.py",
+        (("head(features[b:b + 1, :max(n, 1)], lengths[b:b + 1])", "head(features, lengths)[b:b + 1]"),),
+        ("test/test_batched_decoding.py",)),
 ]
 
 

@@ -143,6 +143,24 @@ def test_inference_on_device_matches_cpu(trained_fp32, tiny_data, strict_fp32):
         assert set(b.expert_usage) == set(a.expert_usage)
 
 
+def test_batched_decoding_on_device_matches_one_at_a_time(trained_fp32, tiny_data, strict_fp32):
+    """On the CPU a batch gives each utterance the same bits as alone
+    (test_batched_decoding); GPU kernels were never measured, so on the device: the same
+    emotions and expert usage, and posteriors and samples within 1e-6 (the same bits
+    on the CPU)."""
+    exp, _ = trained_fp32
+    speech2merit = Speech2Merit(exp, device=DEVICE)
+    wav = read_kv(tiny_data / "data" / "dev_noisy" / "wav.scp")
+    noisy = [read_audio(wav[utt]) for utt in sorted(wav)[:6]]
+    atol = 1e-6 if DEVICE == "cuda" else 0.0
+    for alone, batched in zip(map(speech2merit, noisy), speech2merit.batch(noisy)):
+        assert np.argmax(batched.posteriors) == np.argmax(alone.posteriors)
+        for task, usage in alone.expert_usage.items():
+            np.testing.assert_array_equal(batched.expert_usage[task], usage)
+        np.testing.assert_allclose(batched.posteriors, alone.posteriors, rtol=0, atol=atol)
+        np.testing.assert_allclose(batched.enhanced, alone.enhanced, rtol=0, atol=atol)
+
+
 # --- c. SSL dumping on the device matches the CPU ---------------------------------------
 
 def test_dump_ssl_on_device_matches_cpu(tiny_data, tmp_path, strict_fp32):

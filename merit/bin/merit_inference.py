@@ -21,10 +21,8 @@ Utterances are decoded in batches (``Speech2Merit.batch``): a job's share, longe
 first, cut into batches of at most ``--batch_seconds`` of padded audio (utterances x
 the longest, from ``utt2num_samples`` or the audio headers); one longer than that is
 decoded alone, and ``--batch_seconds 0`` decodes one utterance at a time. A batch
-gives each utterance what it gets alone up to floating-point rounding: matrix
-kernels sum in an order that depends on the matrix shape (measured: at most 1.2e-7
-on posteriors and enhanced samples, see test_batched_decoding); the emotion and the
-expert usage do not change.
+gives each utterance the same bits it gets alone (``Speech2Merit.batch``), so every
+file written is the same at any ``--batch_seconds``.
 """
 import argparse
 import logging
@@ -44,9 +42,9 @@ from merit.utils.job_parts import check_job, finished_parts, job_utterances, mar
 log = logging.getLogger("merit_inference")
 
 #: Default of ``--batch_seconds`` (merit.sh's ``--decode_batch_size``). On one CPU thread
-#: the mini recipe's model decodes its test set (160 utterances of about 2 s) at 22 utt/s
-#: one at a time and 55-66 utt/s with batches of 30, 60 or 120 s (the SE head's BLSTM,
-#: 3/4 of the time, steps through the frames once per batch instead of once per
+#: the mini recipe's model decodes its test set (160 utterances of about 2 s) at 60 utt/s
+#: one at a time and 98-109 utt/s with batches of 30, 60 or 120 s (the SE head's BLSTM,
+#: most of the time, steps through the frames once per batch instead of once per
 #: utterance); 60 s also fills a GPU better and stays small there: a WavLM Large model's
 #: batch holds 3000 frames of 25 x 1024 features, 300 MB in float32.
 DEFAULT_BATCH_SECONDS = 60.0

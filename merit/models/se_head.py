@@ -11,6 +11,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from merit.models.abs_se_head import AbsSEHead
+from merit.models.batch_invariant_lstm import batch_invariant_blstm
 from merit.models.pad_mask import valid_mask
 
 
@@ -75,7 +76,9 @@ class MaskSEHead(AbsSEHead):
 
     STFTs are centred (``center=True`` semantics, reflect padding) for each
     utterance at its own length, so padding in a batch never changes an utterance's
-    frames; the BLSTM input is packed for the same reason.
+    frames; the BLSTM input is packed for the same reason in training, and in eval
+    mode runs through ``batch_invariant_blstm``, so that an utterance's mask is the
+    same bits whatever else is in its batch.
     """
 
     def __init__(
@@ -315,11 +318,14 @@ class MaskSEHead(AbsSEHead):
 
         aligned = self.align_features(features, feature_lengths, num_frames)
         hidden = self.linear_in(torch.cat([aligned, noisy_logmag.to(aligned.dtype)], dim=-1))
-        packed = pack_padded_sequence(
-            hidden, frame_lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        hidden, _ = self.blstm(packed)
-        hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=num_frames)
+        if self.training:
+            packed = pack_padded_sequence(
+                hidden, frame_lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            hidden, _ = self.blstm(packed)
+            hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=num_frames)
+        else:  # an utterance's mask does not depend on what else is in its batch
+            hidden = batch_invariant_blstm(self.blstm, hidden, frame_lengths)
         hidden = hidden.view(batch, num_frames, 2, self.blstm_size).sum(dim=2)
         mask = self.mask_floor + (1.0 - self.mask_floor) * torch.sigmoid(self.linear_out(hidden))
         mask = mask * valid

@@ -186,7 +186,11 @@ class EmotionRecognition(TaskSpec):
     def infer(self, head, features, lengths, speech, speech_lengths):
         import torch
 
-        return list(torch.softmax(head(features, lengths), dim=-1).cpu().numpy())
+        # each utterance alone over its own frames, so that the pooling's sums and the
+        # classifier's one-row products are the same whatever else is in the batch
+        return [torch.softmax(head(features[b:b + 1, :max(n, 1)], lengths[b:b + 1]),
+                              dim=-1)[0].cpu().numpy()
+                for b, n in enumerate(lengths.tolist())]
 
     def decode_entries(self, utt, output, out_dir, classes):
         return {self.decoded: classes[int(np.argmax(output))],
