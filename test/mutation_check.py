@@ -456,6 +456,11 @@ MUTATIONS = [
         "ser_infer_classifies_the_padded_batch", "decoding", "merit/tasks/task_specs.py",
         (("head(features[b:b + 1, :max(n, 1)], lengths[b:b + 1])", "head(features, lengths)[b:b + 1]"),),
         ("test/test_batched_decoding.py",)),
+    Mutation(
+        "decode_key_holds_the_batch_size", "stale", "egs/TEMPLATE/merit/merit.sh",
+        (('    model="$(model_key "$1") $3"\n',
+          '    model="$(model_key "$1") $3 decode_batch_size=${decode_batch_size}"\n'),),
+        ("test/test_test_features_online.py::test_stage5_reads_test_features_only_when_they_were_dumped",)),
 ]
 
 

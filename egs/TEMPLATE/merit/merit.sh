@@ -616,13 +616,13 @@ model_key() {
 
 # decode <exp> <out root> <input key> <set> <data dir> <feats dir> ...: decode each set
 # with <exp>'s model into <out root>/decode_<set>, unless already done with this model
-# (and the same <input key>: that of the model that made the input, if one did) and
-# batch size
+# (and the same <input key>: that of the model that made the input, if one did); the
+# batch size is not part of it, as batches give each utterance the same bits
 decode() {
     local exp=$1 outroot=$2 model ckpt out key feats opts=() feats_opts=() todo=() keys=() i
     local pairs=()
     local reads_dumps=false
-    model="$(model_key "$1") $3 decode_batch_size=${decode_batch_size}"
+    model="$(model_key "$1") $3"
     ckpt=$(inference_checkpoint "${exp}")
     # Dumped features are read for a model trained on them, as its config says (one
     # trained with dynamic mixing computes its own whatever --ssl_mode says); --ssl_mode
