@@ -461,6 +461,10 @@ MUTATIONS = [
         (('    model="$(model_key "$1") $3"\n',
           '    model="$(model_key "$1") $3 decode_batch_size=${decode_batch_size}"\n'),),
         ("test/test_test_features_online.py::test_stage5_reads_test_features_only_when_they_were_dumped",)),
+    Mutation(
+        "cascade_dumps_enhanced_features_unchecked", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
+        (('        preflight_feats enhanced_feats "${se_exp}" "${todo[@]}"\n', ""),),
+        ("test/test_test_features_online.py::test_a_cascades_enhanced_test_sets_are_dumped_only_when_asked",)),
 ]
 
 

@@ -144,6 +144,22 @@ def test_a_set_counts_every_copy_and_what_is_already_there(tmp_path, monkeypatch
     assert status == 1 and "--force true" in err
 
 
+def test_a_cascades_enhanced_features_count_as_dumped_features(tmp_path, monkeypatch, capsys):
+    """enhanced_feats estimates what feats does, and says which dump stops and how to
+    avoid it."""
+    data = tmp_path / "exp" / "se" / "decode_train_noisy" / "data"
+    write_datadir(data, {"wav.scp": {"a": "a.wav"}, "utt2spk": {"a": "a"},
+                         "utt2num_samples": {"a": 3600 * RATE}})
+    needed = math.ceil(feature_bytes([3600 * RATE], 25, 1024, 320, 2) * 1.05)
+    pair = [data, data.parent / "feats"]
+    for kind in ("feats", "enhanced_feats"):
+        status, err = preflight([kind, "--target", tmp_path / "exp" / "se", "--upstream",
+                                 "wavlm_large", *pair], monkeypatch, capsys, free=needed - 1)
+        assert status == 1 and f"needs {needed:,} bytes" in err
+    assert "the cascade's feature dump of enhanced speech (stage 4 or 5) needs" in err
+    assert "(--ssl_mode online)" in err
+
+
 def test_free_space_is_that_of_the_nearest_existing_parent(tmp_path, monkeypatch):
     import shutil
 

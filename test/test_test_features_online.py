@@ -193,3 +193,16 @@ def test_a_cascades_enhanced_test_sets_are_dumped_only_when_asked(recipe, run_to
                   if "exp/ser_only_clean_fbank_seed1" in values(args, "--model_dir")]
     assert classifier and all(values(args, "--feats_dir") == (enhanced if dump_test_sets else [])
                               for args in classifier)
+    # what is dumped is checked against the free space first
+    steps = [args[1:] for args in map(shlex.split, calls.read_text().splitlines())]
+    checks = [i for i, args in enumerate(steps)
+              if args[0] == "merit.bin.disk_preflight" and args[1] == "enhanced_feats"]
+    if not dump_test_sets:
+        assert checks == []
+        return
+    assert len(checks) == 1
+    check = steps[checks[0]]
+    assert values(check, "--target") == ["exp/se_only_fbank_seed1"]
+    assert [a for a in check if a.endswith("/feats")] == enhanced
+    first_dump = min(i for i, args in enumerate(steps) if args[0] == "merit.bin.dump_ssl")
+    assert checks[0] < first_dump

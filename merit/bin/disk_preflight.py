@@ -1,5 +1,6 @@
-"""Disk preflight of recipe stages 2, 3 and 5: the bytes a stage will write, against
-the free space where it writes them, checked before it writes anything.
+"""Disk preflight of recipe stages 2, 3 and 5, and of a cascade's feature dumps of
+enhanced speech: the bytes a stage will write, against the free space where it writes
+them, checked before it writes anything.
 
     python -m merit.bin.disk_preflight audio --target dump/audio \\
         data/train dump/audio/train_noisy data/test1 dump/audio/test1_snr-5_seen ...
@@ -7,6 +8,9 @@ the free space where it writes them, checked before it writes anything.
         data/train_noisy dump/wavlm_large/train_noisy data/dev_noisy dump/wavlm_large/dev_noisy
     python -m merit.bin.disk_preflight enhanced --target exp/se_only_fbank_seed1 \\
         data/test1_snr-5_seen exp/se_only_fbank_seed1/decode_test1_snr-5_seen ...
+    python -m merit.bin.disk_preflight enhanced_feats --target exp/se_only_fbank_seed1 \\
+        exp/se_only_fbank_seed1/decode_train_noisy/data \\
+        exp/se_only_fbank_seed1/decode_train_noisy/feats ...
 
 The positional arguments are pairs ``<data dir> <output dir>``, one per set the stage
 will write, exactly as merit.sh lists them (so the check follows whatever sets the
@@ -27,6 +31,9 @@ Estimates, per utterance of n samples (16 kHz):
   there, otherwise from the upstream itself, loaded as the dump loads it. File
   headers and the lists (feats.scp, feats_shape) come on top: well under 1 % for
   utterances of a second or more.
+* ``enhanced_feats``: the same, for the features a cascade dumps of its enhancer's
+  output (the training and validation sets for a classifier trained on enhanced
+  speech, in stage 4; the test sets with ``--dump_test_sets true``, in stage 5).
 * ``enhanced`` (merit.bin.merit_inference, for a model with an SE head): a 16-bit PCM
   WAV of the enhanced speech, 44 + 2n bytes; the lists (posteriors, expert usage)
   come on top, a line per utterance.
@@ -67,13 +74,16 @@ MARGIN = 0.05
 #: The recipe stage of each kind of output, and what else a user can do when it does
 #: not fit (besides freeing space and --force true).
 STAGES = {"audio": "stage 2 (noise simulation)", "feats": "stage 3 (SSL feature dumping)",
-          "enhanced": "stage 5 (decoding)"}
+          "enhanced": "stage 5 (decoding)",
+          "enhanced_feats": "the cascade's feature dump of enhanced speech (stage 4 or 5)"}
 REMEDIES = {
     "audio": "point the stage elsewhere (--audio_dump) or write less (fewer --test_sets)",
     "feats": "point the stage elsewhere (--dumpdir) or write less (fewer --test_sets, "
              "--layers, or --ssl_mode online)",
     "enhanced": "point the experiments elsewhere (--expdir) or decode fewer sets "
                 "(--test_sets)",
+    "enhanced_feats": "point the experiments elsewhere (--expdir) or dump nothing "
+                      "(--ssl_mode online)",
 }
 WAV_HEADER_BYTES = 44  # RIFF, fmt and data chunk headers of soundfile's PCM WAV
 PCM16_BYTES = 2
@@ -199,18 +209,22 @@ def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=tuple(STAGES),
-                        help="audio: stage 2's noisy WAVs; feats: stage 3's dumped features")
+                        help="audio: stage 2's noisy WAVs; feats: stage 3's dumped features; "
+                             "enhanced: stage 5's enhanced WAVs; enhanced_feats: a cascade's "
+                             "dumped features of enhanced speech")
     parser.add_argument("pairs", nargs="+", metavar="DIR",
                         help="<data dir> <output dir> of every set the stage writes")
     parser.add_argument("--target", required=True,
                         help="where the stage writes (--audio_dump or <dumpdir>/<upstream>)")
     parser.add_argument("--force", type=str2bool, default=False,
                         help="go on (exit 0) when the estimate does not fit")
-    parser.add_argument("--upstream", default="fbank", help="feats: the s3prl upstream")
-    parser.add_argument("--upstream_ckpt", default=None, help="feats: its checkpoint, if any")
-    parser.add_argument("--layers", default=None, help="feats: hidden states kept (default all)")
+    parser.add_argument("--upstream", default="fbank", help="(enhanced_)feats: the s3prl upstream")
+    parser.add_argument("--upstream_ckpt", default=None,
+                        help="(enhanced_)feats: its checkpoint, if any")
+    parser.add_argument("--layers", default=None,
+                        help="(enhanced_)feats: hidden states kept (default all)")
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"),
-                        help="feats: the dumped dtype")
+                        help="(enhanced_)feats: the dumped dtype")
     return parser
 
 

@@ -451,11 +451,19 @@ stage_dump_ssl() {
     fi
     [ ${#pairs[@]} -gt 0 ] || return 0
     # Before any feature is written: the features of every set against the free space
+    preflight_feats feats "${feats_dir}" "${pairs[@]}"
+    dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
+}
+
+# preflight_feats <kind> <target> <data dir> <out dir> ...: merit.bin.disk_preflight of
+# the features dump_changed writes for the pairs, its report on stderr
+preflight_feats() {
+    local kind=$1 target=$2
     local opts=(--upstream "${upstream}" --dtype "${dump_dtype}" --force "${force}")
+    shift 2
     [ -n "${upstream_ckpt}" ] && opts+=(--upstream_ckpt "${upstream_ckpt}")
     [ -n "${layers}" ] && opts+=(--layers "${layers}")
-    python3 -m merit.bin.disk_preflight feats --target "${feats_dir}" "${opts[@]}" "${pairs[@]}"
-    dump_changed "${feats_dir}/log" "${nj}" "${pairs[@]}"
+    python3 -m merit.bin.disk_preflight "${kind}" --target "${target}" "${opts[@]}" "$@" >&2
 }
 
 # dump_changed <log dir> <jobs> <data dir> <out dir> ...: dump_features for the pairs whose
@@ -700,6 +708,7 @@ enhanced_sets() {
         triples+=("${dset}" "${dec}/data" "${dec}/feats")
     done
     if [ ${#todo[@]} -gt 0 ]; then
+        preflight_feats enhanced_feats "${se_exp}" "${todo[@]}"
         dump_changed "${se_exp}/decode_log" "${run_nj}" "${todo[@]}" >&2
     fi
     for dset in "$@"; do
