@@ -5,9 +5,10 @@ runs in: decoding an utterance alone or among others gives the same bits.
 sequences still running, and CPU matrix products sum in an order that depends on the
 number of rows: with torch 2.9.1's MKL 2024.2 (AVX2), products of 1, of 2-3 and of 4 or
 more rows are three different kernels, while a row of a product of 4 or more rows is
-the same whatever their number (measured with ``test_batched_decoding``, which checks
-the whole decode bit for bit). So an utterance decoded alone (one row per step) came
-out up to 1.2e-7 away from the same utterance in a batch.
+the same whatever their number (measured; ``test_batch_invariant_lstm`` checks this
+LSTM at three sizes and ``test_batched_decoding`` the whole decode, bit for bit). So an
+utterance decoded alone (one row per step) came out up to 1.2e-7 away from the same
+utterance in a batch.
 
 Here each direction of each layer runs as a one-direction LSTM over the padded batch,
 every step on the same rows (a sequence's frames past its length are computed and
@@ -22,7 +23,8 @@ utt/s alone, 109 instead of 100 in 60 s batches), the packing costing more there
 the extra rows.
 
 The result is the packed ``nn.LSTM``'s up to rounding; ``MaskSEHead`` trains with the
-packed one (fused, cuDNN's on a GPU) and decodes with this one. GPU kernels were not
+packed one (fused, cuDNN's on a GPU) and runs this one in eval mode (decoding, and
+validation in training). GPU kernels were not
 measured here: there, batches may still differ from one-at-a-time in the last bit.
 """
 import torch
