@@ -397,7 +397,7 @@ MUTATIONS = [
           "                 for t, f in moe_out.expert_fraction.items()}\n"),),
         ("test/test_batched_decoding.py",)),
     Mutation(
-        "decode_batch_bound_from_the_shortest", "decoding", "merit/bin/merit_inference.py",
+        "decode_batch_bound_from_the_shortest", "decoding", "merit/batching.py",
         (("(len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_samples",
           "(len(batches[-1]) + 1) * lengths[utt] <= max_samples"),),
         ("test/test_batched_decoding.py::test_length_batches_keep_the_bound_and_every_utterance_once",)),
@@ -465,6 +465,20 @@ MUTATIONS = [
         "cascade_dumps_enhanced_features_unchecked", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
         (('        preflight_feats enhanced_feats "${se_exp}" "${todo[@]}"\n', ""),),
         ("test/test_test_features_online.py::test_a_cascades_enhanced_test_sets_are_dumped_only_when_asked",)),
+    Mutation(
+        "consecutive_batches_bound_from_the_newest", "decoding", "merit/batching.py",
+        (("(len(batches[-1]) + 1) * max(longest, length) <= max_samples",
+          "(len(batches[-1]) + 1) * length <= max_samples"),),
+        ("test/test_batched_decoding.py::test_consecutive_batches_keep_the_order_and_the_bound",)),
+    Mutation(
+        "merit_infer_never_batches", "inference", "merit/bin/merit_infer.py",
+        (("    if len(batch) < 2:\n        return {}\n", "    return {}\n"),),
+        ("test/test_merit_infer_batch.py::test_files_inferred_together_give_the_same_bytes_as_one_at_a_time",)),
+    Mutation(
+        "merit_infer_hands_over_another_files_result", "inference", "merit/bin/merit_infer.py",
+        (("            yield item, inferred.get(item)\n",
+          "            yield item, inferred.get(batch[0])\n"),),
+        ("test/test_merit_infer_batch.py::test_files_inferred_together_give_the_same_bytes_as_one_at_a_time",)),
 ]
 
 

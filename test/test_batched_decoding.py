@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from merit.batching import consecutive_batches, length_batches
 from merit.bin import merit_inference
 from merit.data.audio_io import SAMPLE_RATE, read_audio
 from merit.data.datadir import read_kv
@@ -82,7 +83,7 @@ def test_results_follow_the_input_order(speech2merit, utterances):
 
 def test_length_batches_keep_the_bound_and_every_utterance_once():
     lengths = {f"u{i:02d}": n for i, n in enumerate([5, 40, 7, 7, 12, 100, 3, 33, 8, 61])}
-    batches = merit_inference.length_batches(lengths, max_samples=60)
+    batches = length_batches(lengths, max_samples=60)
     assert sorted(utt for batch in batches for utt in batch) == sorted(lengths)
     flat = [lengths[utt] for batch in batches for utt in batch]
     assert flat == sorted(flat, reverse=True)  # longest first
@@ -90,9 +91,22 @@ def test_length_batches_keep_the_bound_and_every_utterance_once():
         padded = len(batch) * max(lengths[utt] for utt in batch)
         assert padded <= 60 or len(batch) == 1
     assert [len(b) for b in batches] == [1, 1, 1, 1, 5, 1]  # 12 x 5 = 60 fits, 12 x 6 not
-    assert merit_inference.length_batches(lengths, 0) == [[utt] for batch in batches
+    assert length_batches(lengths, 0) == [[utt] for batch in batches
                                                           for utt in batch]
-    assert merit_inference.length_batches({"b": 4, "a": 4, "c": 4}, 8) == [["a", "b"], ["c"]]
+    assert length_batches({"b": 4, "a": 4, "c": 4}, 8) == [["a", "b"], ["c"]]
+
+
+def test_consecutive_batches_keep_the_order_and_the_bound():
+    lengths = [5, 20, 7, 7, 12, 100, 3, 33, 8, 61]
+    batches = consecutive_batches(lengths, max_samples=60)
+    assert [i for batch in batches for i in batch] == list(range(10))  # the input order
+    for batch in batches:
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert padded <= 60 or len(batch) == 1
+    # 5, 20, 7: 3 x 20 fits, a second 7 would make 4 x 20; 7, 12: 2 x 12; 100 alone;
+    # 3, 33: 2 x 33 does not fit, nor 33, 8; 61 alone
+    assert batches == [[0, 1, 2], [3, 4], [5], [6], [7], [8], [9]]
+    assert consecutive_batches(lengths, 0) == [[i] for i in range(10)]
 
 
 def decode_set(tiny_model, data_dir, out, *options):

@@ -106,3 +106,46 @@ def test_wav_scp_and_stdin_lists(folder, tiny_model, tmp_path, monkeypatch, caps
     assert merit_infer.main([str(scp), "-", "--model", str(tiny_model)]) == 0
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
         "call-1", str(folder / "short.wav")]
+
+
+def test_files_inferred_together_give_the_same_bytes_as_one_at_a_time(tiny_model, tmp_path,
+                                                                      monkeypatch):
+    """Short files of several lengths, rates and channel counts around a windowed one:
+    every output file and line is the same at any --batch_seconds, and the short files
+    did go through the model together."""
+    from merit.inference import Speech2Merit
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rng = np.random.default_rng(3)
+    for name, seconds, rate, channels in [("a", 2.0, 16000, 1), ("b", 0.6, 8000, 1),
+                                          ("c", 3.1, 44100, 2), ("d", 45.0, 16000, 1),
+                                          ("e", 1.2, 16000, 1), ("f", 2.5, 48000, 1)]:
+        sf.write(str(clips / f"{name}.wav"), (0.1 * rng.standard_normal(
+            (round(seconds * rate), channels))).astype(np.float32), rate)
+    sizes = []
+    batch = Speech2Merit.batch
+
+    def recording_batch(self, noisy, feats=None):
+        sizes.append(len(noisy))
+        return batch(self, noisy, feats)
+
+    monkeypatch.setattr(Speech2Merit, "batch", recording_batch)
+    outputs = {}
+    for seconds in ("0", "5", "60"):
+        out = tmp_path / f"out_{seconds}"
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+            assert merit_infer.main([str(clips), "--model", str(tiny_model), "--out_dir", str(out),
+                                     "--batch_seconds", seconds]) == 0
+        outputs[seconds] = {str(p.relative_to(out)): p.read_bytes().replace(bytes(out), b"OUT")
+                            for p in sorted(out.rglob("*")) if p.is_file()}
+        outputs[seconds]["stdout"] = stdout.getvalue().encode()
+        if seconds == "5":  # a, b (2 x 2 s); c; e, f (2 x 2.5 s)
+            assert sorted(s for s in sizes if s > 1) == [2, 2]
+        if seconds == "60":  # a, b, c; e, f (d, windowed, between them)
+            assert sorted(s for s in sizes if s > 1) == [2, 3]
+        sizes.clear()
+    assert len(outputs["0"]) == 4 + 6  # results.jsonl/.csv, segments.csv, stdout, 6 WAVs
+    assert outputs["5"] == outputs["0"]
+    assert outputs["60"] == outputs["0"]

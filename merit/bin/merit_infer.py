@@ -13,7 +13,9 @@ Prints one line per file: its duration, emotion and class probabilities. Recordi
 longer than ``--segment`` seconds are processed in windows every ``--hop`` seconds with
 memory bounded by one window (``merit.long_audio``): the enhanced audio is stitched by
 a cross-fade, and the emotion is the windows' probabilities averaged over the seconds
-each window owns. With ``--out_dir``:
+each window owns. Consecutive shorter files go through the model together, in batches
+of at most ``--batch_seconds`` of padded audio (files x the longest; 0: one at a time),
+which changes no bit of any result (``Speech2Merit.batch``). With ``--out_dir``:
 
 * ``enhanced/<input tree>.wav``: the enhanced audio (a folder's files keep their place
   below the folder's name; a wav.scp's utterances are ``<id>.wav``);
@@ -37,10 +39,11 @@ from typing import List, Optional
 
 import soundfile as sf
 
+from merit.batching import DEFAULT_BATCH_SECONDS, consecutive_batches
 from merit.data.audio_inputs import InputItem, gather_inputs
-from merit.data.audio_io import audio_info
-from merit.long_audio import (DEFAULT_HOP, DEFAULT_SEGMENT, process_file, segments_csv_header,
-                              segments_csv_rows)
+from merit.data.audio_io import SAMPLE_RATE, audio_info
+from merit.long_audio import (DEFAULT_HOP, DEFAULT_SEGMENT, LongAudioReader, plan_windows,
+                              process_file, segments_csv_header, segments_csv_rows)
 from merit.utils.progress import Progress
 
 
@@ -62,6 +65,10 @@ def get_parser():
                         help="window length in seconds for long recordings")
     parser.add_argument("--hop", type=float, default=DEFAULT_HOP,
                         help="window step in seconds (at most --segment)")
+    parser.add_argument("--batch_seconds", type=float, default=DEFAULT_BATCH_SECONDS,
+                        help="files up to --segment long go through the model together, at "
+                             "most this many seconds of padded audio at once (files x the "
+                             "longest); 0: one at a time. Results are the same either way")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--min_duration", type=float, default=None,
                         help="shortest input accepted, in seconds (default: "
@@ -89,6 +96,45 @@ def _duration(item: InputItem, min_duration: float) -> float:
                           f"a model needs to judge an emotion from; give a longer recording (or "
                           f"lower --min_duration)")
     return seconds
+
+
+def _batches(todo: List[InputItem], durations, segment: float,
+             batch_seconds: float) -> List[List[InputItem]]:
+    """``todo`` in its order, cut into batches of consecutive one-window files (up to
+    ``segment`` seconds) under ``batch_seconds`` of padded audio; a windowed file is a
+    batch of its own."""
+    batches: List[List[InputItem]] = []
+    run: List[InputItem] = []
+    for item in todo + [None]:  # None ends the last run
+        if item is not None and durations[item] <= segment:
+            run.append(item)
+            continue
+        lengths = [round(durations[i] * SAMPLE_RATE) for i in run]
+        batches += [[run[i] for i in b]
+                    for b in consecutive_batches(lengths, round(batch_seconds * SAMPLE_RATE))]
+        run = []
+        if item is not None:
+            batches.append([item])
+    return batches
+
+
+def _infer_together(speech2merit, batch: List[InputItem], segment: float, hop: float) -> dict:
+    """{item: result} of the one-window files of ``batch`` from one ``Speech2Merit.batch``
+    (each read as ``process_file`` reads its one window); {} for a batch of one, or when
+    a file cannot be read, has more windows or the batch fails: each file then goes
+    alone and fails, if it does, with its own message."""
+    if len(batch) < 2:
+        return {}
+    audio = []
+    try:
+        for item in batch:
+            with LongAudioReader(item.path) as reader:
+                if len(plan_windows(reader.num_samples, segment, hop)) != 1:
+                    return {}
+                audio.append(reader.read(0, reader.num_samples))
+        return dict(zip(batch, speech2merit.batch(audio)))
+    except (ValueError, RuntimeError, sf.LibsndfileError):
+        return {}
 
 
 class Outputs:
@@ -165,6 +211,10 @@ def main(argv=None) -> int:
         print(f"merit-infer: error: --hop {args.hop:g} must be above 0 and at most --segment "
               f"{args.segment:g}", file=sys.stderr)
         return 2
+    if args.batch_seconds < 0:
+        print(f"merit-infer: error: --batch_seconds {args.batch_seconds:g} must be 0 (one file "
+              f"at a time) or more", file=sys.stderr)
+        return 2
     try:
         items = gather_inputs(args.inputs, stdin=sys.stdin)
     except (OSError, ValueError) as err:
@@ -207,13 +257,15 @@ def main(argv=None) -> int:
             outputs.add_failure(item, reason)
     progress = Progress(len(todo), sum(durations.values()))
     try:
-        for item in todo:
+        for item, inferred in _results_in_order(speech2merit, todo, durations, args):
             enhanced = None
             if enhances:
                 enhanced = (Path(args.out) if args.out is not None
                             else outputs.enhanced_path(item) if outputs is not None else None)
             try:
-                result = process_file(item.path, speech2merit, classes, args.segment, args.hop,
+                # a file inferred in a batch hands its one window's result over as is
+                infer = speech2merit if inferred is None else lambda _audio, r=inferred: r
+                result = process_file(item.path, infer, classes, args.segment, args.hop,
                                       enhanced_out=enhanced, progress=progress.advance)
             except (ValueError, RuntimeError, sf.LibsndfileError) as err:
                 reason = str(err) if str(err).startswith(str(item.path)) else f"{item.path}: {err}"
@@ -235,6 +287,14 @@ def main(argv=None) -> int:
         if outputs is not None:
             outputs.close()
     return _finish(failures, len(items))
+
+
+def _results_in_order(speech2merit, todo, durations, args):
+    """(item, its result from a batch or None) for every item of ``todo``, in order."""
+    for batch in _batches(todo, durations, args.segment, args.batch_seconds):
+        inferred = _infer_together(speech2merit, batch, args.segment, args.hop)
+        for item in batch:
+            yield item, inferred.get(item)
 
 
 def _finish(failures, total: int) -> int:

@@ -29,25 +29,18 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
+from merit.batching import DEFAULT_BATCH_SECONDS, length_batches
 from merit.data.audio_io import SAMPLE_RATE, audio_info, read_audio
-from merit.data.datadir import c_sorted, read_kv, write_kv
+from merit.data.datadir import read_kv, write_kv
 from merit.tasks.task_specs import table_row
 from merit.utils.job_parts import check_job, finished_parts, job_utterances, mark_done, part_dir
 
 log = logging.getLogger("merit_inference")
-
-#: Default of ``--batch_seconds`` (merit.sh's ``--decode_batch_size``). On one CPU thread
-#: the mini recipe's model decodes its test set (160 utterances of about 2 s) at 60 utt/s
-#: one at a time and 98-109 utt/s with batches of 30, 60 or 120 s (the SE head's BLSTM,
-#: most of the time, steps through the frames once per batch instead of once per
-#: utterance); 60 s also fills a GPU better and stays small there: a WavLM Large model's
-#: batch holds 3000 frames of 25 x 1024 features, 300 MB in float32.
-DEFAULT_BATCH_SECONDS = 60.0
 
 
 def get_parser():
@@ -79,21 +72,6 @@ def num_samples(data_dir: Path, wav_scp: Dict[str, str], utts: Sequence[str]) ->
     listed = read_kv(data_dir / "utt2num_samples") if (data_dir / "utt2num_samples").is_file() else {}
     return {utt: int(listed[utt]) if utt in listed else audio_info(wav_scp[utt]).frames
             for utt in utts}
-
-
-def length_batches(lengths: Dict[str, int], max_samples: int) -> List[List[str]]:
-    """The utterances of ``lengths`` (samples), longest first (ties in C order), cut into
-    batches whose padded size (utterances x the longest) is at most ``max_samples``; an
-    utterance longer than that is a batch of its own. Longest first, so that a batch too
-    large for the device fails at once, not at the end of a job."""
-    order = sorted(c_sorted(lengths), key=lambda utt: -lengths[utt])
-    batches: List[List[str]] = []
-    for utt in order:
-        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_samples:
-            batches[-1].append(utt)
-        else:
-            batches.append([utt])
-    return batches
 
 
 def decode(speech2merit, utts, wav_scp, data_dir, feats_dir, out_dir: Path, part: Path,
