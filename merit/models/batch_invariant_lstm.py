@@ -5,10 +5,10 @@ runs in: decoding an utterance alone or among others gives the same bits.
 sequences still running, and CPU matrix products sum in an order that depends on the
 number of rows: with torch 2.9.1's MKL 2024.2 (AVX2), products of 1, of 2-3 and of 4 or
 more rows are three different kernels, while a row of a product of 4 or more rows is
-the same whatever their number (measured; ``test_batch_invariant_lstm`` checks this
-LSTM at three sizes and ``test_batched_decoding`` the whole decode, bit for bit). So an
-utterance decoded alone (one row per step) came out up to 1.2e-7 away from the same
-utterance in a batch.
+the same whatever their number (measured, on an AMD EPYC too; ``test_batch_invariant_lstm``
+checks this LSTM at three sizes and ``test_batched_decoding`` the whole decode, bit for
+bit). So an utterance decoded alone (one row per step) came out up to 1.2e-7 away from
+the same utterance in a batch.
 
 Here each direction of each layer runs as a one-direction LSTM over the padded batch,
 every step on the same rows (a sequence's frames past its length are computed and
