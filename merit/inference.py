@@ -130,11 +130,10 @@ class Speech2Merit:
         hidden = [self._hidden(wave, given) for wave, given in zip(speech, feats)]
         speech_lengths = torch.tensor([wave.shape[0] for wave in speech], device=self.device)
         lengths = torch.tensor([h.shape[0] for h in hidden], device=self.device)
-        padded = pad_sequence(hidden, batch_first=True)
-        x = self.model.integration(padded, lengths)  # MeritModel.encode after its frontend
-        moe_out = self.model.moe(x, valid_mask(lengths, x.shape[1]))
+        features, _, moe_out = self.model.encode_hidden(pad_sequence(hidden, batch_first=True),
+                                                        lengths)
         padded_speech = pad_sequence(speech, batch_first=True)
-        outputs = {task.name: task.infer(self.model.head(task), moe_out.features[task.name],
+        outputs = {task.name: task.infer(self.model.head(task), features[task.name],
                                          lengths, padded_speech, speech_lengths)
                    for task in self.model.tasks}
         usage = expert_usage(moe_out, lengths)

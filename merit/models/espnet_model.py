@@ -61,7 +61,11 @@ class MeritModel(AbsESPnetModel):
     def encode(self, speech, speech_lengths, feats=None, feats_lengths=None):
         """Task features: ({task: (B, T, F)}, frame lengths (B,), MoE output)."""
         hidden, lengths = self.frontend(speech, speech_lengths, feats, feats_lengths)
-        lengths = lengths.to(hidden.device)
+        return self.encode_hidden(hidden, lengths.to(hidden.device))
+
+    def encode_hidden(self, hidden, lengths):
+        """``encode`` after the frontend, from its padded hidden states (B, T, L, D) with
+        ``lengths`` (B,) valid frames."""
         x = self.integration(hidden, lengths)
         moe_out = self.moe(x, valid_mask(lengths, x.shape[1]))
         return moe_out.features, lengths, moe_out
