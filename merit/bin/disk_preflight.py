@@ -67,6 +67,7 @@ from espnet2.utils.types import str2bool
 
 from merit.data.audio_io import SAMPLE_RATE, AudioFileError, audio_info
 from merit.data.datadir import read_kv
+from merit.data.dump_dtypes import DUMP_DTYPES
 
 log = logging.getLogger("disk_preflight")
 
@@ -223,7 +224,7 @@ def get_parser():
                         help="(enhanced_)feats: its checkpoint, if any")
     parser.add_argument("--layers", default=None,
                         help="(enhanced_)feats: hidden states kept (default all)")
-    parser.add_argument("--dtype", default="float16", choices=("float16", "float32"),
+    parser.add_argument("--dtype", default="float16", choices=DUMP_DTYPES,
                         help="(enhanced_)feats: the dumped dtype")
     return parser
 

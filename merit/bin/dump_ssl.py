@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from merit.data.audio_io import SAMPLE_RATE, read_audio
 from merit.data.datadir import read_kv, write_kv
+from merit.data.dump_dtypes import DUMP_DTYPES
 from merit.utils.fingerprint import fingerprint
 from merit.utils.job_parts import (check_job, finished_parts, is_done, job_utterances, mark_done,
                                    part_dir)
@@ -63,7 +64,7 @@ def get_parser():
                         help="checkpoint file or URL: for *_local upstreams, or loaded "
                         "instead of the download of a named one (wavlm_large)")
     parser.add_argument("--layers", default=None, help="comma-separated hidden states, default all")
-    parser.add_argument("--dtype", default="float16", choices=("float16", "float32"))
+    parser.add_argument("--dtype", default="float16", choices=DUMP_DTYPES)
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first CUDA device")
     parser.add_argument("--num_jobs", type=int, default=0)
     parser.add_argument("--job", type=int, default=0)

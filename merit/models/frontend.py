@@ -16,6 +16,7 @@ import torch
 import yaml
 
 import merit  # noqa: F401  (installs the torchaudio shim before s3prl is imported)
+from merit.data.dump_dtypes import DUMP_DTYPES
 from merit.models.abs_frontend import AbsFrontend
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,6 @@ class S3PRLFrontend(AbsFrontend):
         return stacked, hidden_lens[self.layers[0]]
 
 
-#: The dtypes ``merit.bin.dump_ssl --dtype`` writes.
-DUMP_DTYPES = ("float16", "float32")
 #: Dump dtype of a trained config from before ``dtype`` was kept in it: float16, dump_ssl's
 #: default since its first version and the recipes' (``--dump_dtype``). A model from a
 #: float32 dump then gets online features rounded to float16 (relative error <= 2^-11),
