@@ -413,8 +413,8 @@ MUTATIONS = [
         ("test/test_test_features_online.py::test_stage3_dumps_the_test_sets_only_when_asked",)),
     Mutation(
         "cascade_dumps_enhanced_test_sets", "merit.sh", "egs/TEMPLATE/merit/merit.sh",
-        (('        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" ${dset} "* ]]; then\n            dump=false',
-          '        if false; then\n            dump=false'),),
+        (('        if [ "${ssl_mode}" = online ] || computed_while_decoding "${dset}"; then\n',
+          '        if [ "${ssl_mode}" = online ]; then\n'),),
         ("test/test_test_features_online.py",)),
     Mutation(
         "peak_memory_carries_the_parents_size", "inference", "merit/utils/peak_memory.py",

@@ -622,6 +622,12 @@ model_key() {
     echo "$(cat "$1/train.done") $(inference_checkpoint "$1")"
 }
 
+# computed_while_decoding <set>: whether <set> is a noisy test set whose features stage 5
+# computes from its audio instead of reading a dump (unless --dump_test_sets true)
+computed_while_decoding() {
+    [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" $1 "* ]]
+}
+
 # decode <exp> <out root> <input key> <set> <data dir> <feats dir> ...: decode each set
 # with <exp>'s model into <out root>/decode_<set>, unless already done with this model
 # (and the same <input key>: that of the model that made the input, if one did); the
@@ -647,10 +653,9 @@ decode() {
     while [ $# -gt 0 ]; do
         out=${outroot}/decode_$1
         feats=$3
-        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" $1 "* ]]; then
+        if [ "${reads_feats}" = false ] || computed_while_decoding "$1"; then
             feats=""
         fi
-        [ "${reads_feats}" = true ] || feats=""
         key=$(step_key "${model}" "$2" ${feats:+"${feats}"})
         if ! done_with "${out}/decode.done" "${key}"; then
             [ -f "${out}/decode.done" ] && log "Decoding ${out}: $(changed_since "${out}/decode.done" "${key}")"
@@ -694,10 +699,8 @@ enhanced_sets() {
     shift
     for dset in "$@"; do
         dec=${se_exp}/decode_${dset}
-        # a test set's features are computed while decoding unless --dump_test_sets true
         dump=true
-        [ "${ssl_mode}" != online ] || dump=false
-        if [ "${dump_test_sets}" != true ] && [[ " ${test_sims} " == *" ${dset} "* ]]; then
+        if [ "${ssl_mode}" = online ] || computed_while_decoding "${dset}"; then
             dump=false
         fi
         keys+=("$(cat "${dec}/decode.done")"$'\n'"features dumped: ${dump}")
