@@ -5,9 +5,13 @@ working tree stays clean. The copy uses the Python environment running the tests
 through MERIT_VENV pointing at a small wrapper environment (activated as is, never
 installed into).
 """
+import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import List, Sequence
+
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,13 +39,57 @@ def make_recipe_tree(dest: Path, recipes=()) -> dict:
     return {"MERIT_VENV": str(env_dir)}
 
 
-def recording_python(env_dir: Path, python3: str) -> dict:
-    """A MERIT_VENV at ``env_dir`` whose ``python3`` (first on PATH) is the bash script
-    ``python3``: tests record merit.sh's steps through it. Returns the environment
-    variables to run recipes with."""
+#: ``python3`` of ``recording_python``: a ``python3 -m <module>`` call of a module in
+#: ``{recorded}`` is written to ``{calls}`` as one shell-quoted line (and its ``--out_dir``
+#: dirs made, where merit.sh writes its done markers) instead of run; every other call
+#: runs with the real interpreter (config composition, look-ups).
+RECORDING_PYTHON3 = """#!/usr/bin/env bash
+# python3 for merit.sh in tests: records some modules' calls, one shell-quoted line each.
+if [ "${{1:-}}" = -m ] && [[ " {recorded} " == *" ${{2:-}} "* ]]; then
+    line=$(printf '%q ' "$@")
+    printf '%s\\n' "${{line}}" >> "{calls}"  # one write: parallel jobs append whole lines
+    prev=
+    for arg in "$@"; do
+        [ "${{prev}}" = --out_dir ] && mkdir -p "${{arg}}"
+        prev=${{arg}}
+    done
+    exit 0
+fi
+exec "{python}" "$@"
+"""
+
+
+def recording_python(env_dir: Path, recorded: Sequence[str], calls: Path) -> dict:
+    """A MERIT_VENV at ``env_dir`` whose ``python3`` (first on PATH) records the calls of
+    the ``recorded`` modules in ``calls`` (``RECORDING_PYTHON3``; read them back with
+    ``recorded_calls``). Returns the environment variables to run recipes with."""
     shim = env_dir / "bin" / "python3"
     shim.parent.mkdir(parents=True)
-    shim.write_text(python3)
+    shim.write_text(RECORDING_PYTHON3.format(recorded=" ".join(recorded), calls=calls,
+                                             python=sys.executable))
     shim.chmod(0o755)
     (env_dir / "bin" / "activate").write_text(f'export PATH="{env_dir / "bin"}:$PATH"\n')
     return {"MERIT_VENV": str(env_dir)}
+
+
+def recorded_calls(calls: Path, module: str) -> List[List[str]]:
+    """The argument lists of the recorded ``python3 -m <module>`` calls, in order."""
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return [args[2:] for args in map(shlex.split, lines) if args[1] == module]
+
+
+def option_values(args: Sequence[str], name: str) -> List[str]:
+    """The values given to option ``name`` in the argument list ``args``."""
+    return [value for option, value in zip(args, args[1:]) if option == name]
+
+
+def trained_exp(exp: Path, criteria: Sequence[Sequence[str]]) -> None:
+    """``exp`` as merit.sh sees a finished training run: ``train.done``, a
+    ``train_config.yaml`` with ``criteria`` as its best_model_criterion, and the best
+    checkpoint of each criterion (empty files)."""
+    exp.mkdir(parents=True)
+    (exp / "train.done").write_text("0123456789abcdef\n")
+    (exp / "train_config.yaml").write_text(
+        yaml.safe_dump({"best_model_criterion": [list(c) for c in criteria]}))
+    for phase, metric, _ in criteria:
+        (exp / f"{phase}.{metric}.best.pth").touch()

@@ -8,12 +8,10 @@ scoring, plots, RESULTS.md, tables) instead of running them, and runs everything
 show what each model trains on and from, which checkpoint stage 5 decodes, from which
 data into which dirs, and what stage 6 scores.
 """
-import sys
-
 import pytest
-import yaml
 
-from recipe_tree import make_recipe_tree, recording_python
+from recipe_tree import (make_recipe_tree, option_values, recorded_calls, recording_python,
+                         trained_exp)
 
 RECORDED = ("espnet2.bin.launch", "merit.bin.dump_ssl", "merit.bin.merit_inference", "merit.bin.score",
             "merit.bin.plot_decodes", "merit.bin.results_md", "merit.bin.make_tables",
@@ -22,20 +20,6 @@ EXP = "exp/sparse_merit_fbank_seed1"
 NOISY_TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]
 SETS_OPTIONS = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
                 "--test_snrs", "0 10", "--test_conditions", "seen unseen", "--nj", "2"]
-
-PYTHON3 = """#!/usr/bin/env bash
-# python3 for merit.sh in tests: records training launches and the steps of stages 5-6.
-if [ "${{1:-}}" = -m ] && [[ " {recorded} " == *" ${{2:-}} "* ]]; then
-    printf '%s\\n' "$*" >> "{calls}"
-    prev=
-    for arg in "$@"; do  # the decode dirs, where merit.sh writes its decode.done markers
-        [ "${{prev}}" = --out_dir ] && mkdir -p "${{arg}}"
-        prev=${{arg}}
-    done
-    exit 0
-fi
-exec "{python}" "$@"
-"""
 
 
 @pytest.fixture
@@ -46,26 +30,11 @@ def recipe(tmp_path):
     make_recipe_tree(root)
     recipe_dir = root / "egs" / "TEMPLATE" / "merit"
     exp = recipe_dir / EXP
-    exp.mkdir(parents=True)
-    (exp / "train.done").write_text("0123456789abcdef\n")
-    criteria = [["valid", "loss", "min"], ["valid", "macro_f1", "max"]]
-    (exp / "train_config.yaml").write_text(yaml.safe_dump({"best_model_criterion": criteria}))
-    for ckpt in ("valid.loss.best.pth", "valid.macro_f1.best.pth", "checkpoint.pth"):
-        (exp / ckpt).touch()
+    trained_exp(exp, [["valid", "loss", "min"], ["valid", "macro_f1", "max"]])
+    (exp / "checkpoint.pth").touch()
     calls = tmp_path / "calls.txt"
-    env = recording_python(tmp_path / "recording_env", PYTHON3.format(
-        recorded=" ".join(RECORDED), calls=calls, python=sys.executable))
+    env = recording_python(tmp_path / "recording_env", RECORDED, calls)
     return recipe_dir, env, calls
-
-
-def recorded_calls(calls, module):
-    """The argument lists of the recorded ``python3 -m <module>`` calls."""
-    lines = calls.read_text().splitlines() if calls.exists() else []
-    return [line.split()[2:] for line in lines if line.split()[1] == module]
-
-
-def option_values(args, name):
-    return [value for option, value in zip(args, args[1:]) if option == name]
 
 
 def test_stage5_decodes_the_first_criterion_checkpoint_on_the_noisy_test_sets(recipe, run_tool):

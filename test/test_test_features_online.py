@@ -9,7 +9,6 @@ dumps, the disk preflight and the decodes instead of running them (as
 test_merit_sh_stage_choices does), so they cost a few seconds.
 """
 import shlex
-import sys
 
 import numpy as np
 import pytest
@@ -21,29 +20,14 @@ from merit.data.audio_io import read_audio
 from merit.data.datadir import read_kv
 from merit.inference import Speech2Merit
 from merit.models.frontend import LEGACY_DUMP_DTYPE, DumpedFrontend, load_dumped
-from recipe_tree import make_recipe_tree, recording_python
+from recipe_tree import (make_recipe_tree, option_values, recorded_calls, recording_python,
+                         trained_exp)
 
 RECORDED = ("merit.bin.dump_ssl", "merit.bin.disk_preflight", "merit.bin.merit_inference")
 EXP = "exp/sparse_merit_fbank_seed1"
 TEST_SETS = [f"test_snr{snr}_{cond}" for cond in ("seen", "unseen") for snr in (0, 10)]
 SETS_OPTIONS = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
                 "--test_snrs", "0 10", "--test_conditions", "seen unseen", "--nj", "1"]
-
-PYTHON3 = """#!/usr/bin/env bash
-# python3 for merit.sh in tests: records the steps of stages 3 and 5, one shell-quoted line each.
-if [ "${{1:-}}" = -m ] && [[ " {recorded} " == *" ${{2:-}} "* ]]; then
-    printf '%q ' "$@" >> "{calls}"
-    echo >> "{calls}"
-    prev=
-    for arg in "$@"; do  # the out dirs, where merit.sh writes its done markers
-        [ "${{prev}}" = --out_dir ] && mkdir -p "${{arg}}"
-        prev=${{arg}}
-    done
-    exit 0
-fi
-exec "{python}" "$@"
-"""
-
 
 @pytest.fixture
 def recipe(tmp_path):
@@ -52,26 +36,10 @@ def recipe(tmp_path):
     root = tmp_path / "merit"
     make_recipe_tree(root)
     recipe_dir = root / "egs" / "TEMPLATE" / "merit"
-    exp = recipe_dir / EXP
-    exp.mkdir(parents=True)
-    (exp / "train.done").write_text("0123456789abcdef\n")
-    (exp / "train_config.yaml").write_text(yaml.safe_dump(
-        {"best_model_criterion": [["valid", "macro_f1", "max"]]}))
-    (exp / "valid.macro_f1.best.pth").touch()
+    trained_exp(recipe_dir / EXP, [["valid", "macro_f1", "max"]])
     calls = tmp_path / "calls.txt"
-    env = recording_python(tmp_path / "recording_env", PYTHON3.format(
-        recorded=" ".join(RECORDED), calls=calls, python=sys.executable))
+    env = recording_python(tmp_path / "recording_env", RECORDED, calls)
     return recipe_dir, env, calls
-
-
-def recorded(calls, module):
-    """The argument lists of the recorded ``python3 -m <module>`` calls."""
-    lines = calls.read_text().splitlines() if calls.exists() else []
-    return [args[2:] for args in map(shlex.split, lines) if args[1] == module]
-
-
-def values(args, name):
-    return [value for option, value in zip(args, args[1:]) if option == name]
 
 
 @pytest.mark.parametrize("dump_test_sets", [None, "true"])
@@ -82,12 +50,12 @@ def test_stage3_dumps_the_test_sets_only_when_asked(recipe, run_tool, dump_test_
                     *options], cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
     expected = ["train_noisy", "dev_noisy"] + (TEST_SETS if dump_test_sets else [])
-    dumps = recorded(calls, "merit.bin.dump_ssl")
+    dumps = recorded_calls(calls, "merit.bin.dump_ssl")
     assert dumps, res.stderr
     for args in dumps:
-        assert values(args, "--data_dir") == [f"data/{s}" for s in expected]
-        assert values(args, "--out_dir") == [f"dump/fbank/{s}" for s in expected]
-    preflight = recorded(calls, "merit.bin.disk_preflight")
+        assert option_values(args, "--data_dir") == [f"data/{s}" for s in expected]
+        assert option_values(args, "--out_dir") == [f"dump/fbank/{s}" for s in expected]
+    preflight = recorded_calls(calls, "merit.bin.disk_preflight")
     assert len(preflight) == 1  # counts what is dumped, no more
     assert [a for a in preflight[0] if a.startswith("dump/fbank/")] == \
         [f"dump/fbank/{s}" for s in expected]
@@ -98,25 +66,25 @@ def test_stage5_reads_test_features_only_when_they_were_dumped(recipe, run_tool)
     command = ["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS]
     res = run_tool(command, cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
-    decodes = recorded(calls, "merit.bin.merit_inference")
+    decodes = recorded_calls(calls, "merit.bin.merit_inference")
     assert len(decodes) == 2  # the job, then the merge
     for args in decodes:
-        assert values(args, "--data_dir") == [f"data/{s}" for s in TEST_SETS]
-        assert values(args, "--feats_dir") == []  # computed while decoding
-        assert values(args, "--batch_seconds") == ["60"]
+        assert option_values(args, "--data_dir") == [f"data/{s}" for s in TEST_SETS]
+        assert option_values(args, "--feats_dir") == []  # computed while decoding
+        assert option_values(args, "--batch_seconds") == ["60"]
     calls.unlink()
     res = run_tool(command + ["--dump_test_sets", "true", "--decode_batch_size", "0"],
                    cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
     assert "changed since the last run" in res.stderr  # the dumps read
-    for args in recorded(calls, "merit.bin.merit_inference"):
-        assert values(args, "--feats_dir") == [f"dump/fbank/{s}" for s in TEST_SETS]
-        assert values(args, "--batch_seconds") == ["0"]
+    for args in recorded_calls(calls, "merit.bin.merit_inference"):
+        assert option_values(args, "--feats_dir") == [f"dump/fbank/{s}" for s in TEST_SETS]
+        assert option_values(args, "--batch_seconds") == ["0"]
     calls.unlink()
     res = run_tool(command + ["--dump_test_sets", "true", "--decode_batch_size", "30"],
                    cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
-    assert recorded(calls, "merit.bin.merit_inference") == []  # same bits at any batch size
+    assert recorded_calls(calls, "merit.bin.merit_inference") == []  # same bits at any batch size
 
 
 def test_the_trained_config_records_the_dumps_dtype(tiny_model, tiny_data):
@@ -175,23 +143,19 @@ def test_a_cascades_enhanced_test_sets_are_dumped_only_when_asked(recipe, run_to
         '[ "${prev}" = --out_dir ] && mkdir -p "${arg}"',
         '[ "${prev}" = --out_dir ] && mkdir -p "${arg}" && touch "${arg}/enhanced.scp"'))
     for model in ("se_only", "ser_only_clean"):
-        exp = recipe_dir / f"exp/{model}_fbank_seed1"
-        exp.mkdir(parents=True)
-        (exp / "train.done").write_text("0123456789abcdef\n")
-        (exp / "train_config.yaml").write_text(yaml.safe_dump(
-            {"best_model_criterion": [["valid", "loss", "min"]]}))
-        (exp / "valid.loss.best.pth").touch()
+        trained_exp(recipe_dir / f"exp/{model}_fbank_seed1", [["valid", "loss", "min"]])
     options = [] if dump_test_sets is None else ["--dump_test_sets", dump_test_sets]
     res = run_tool(["./merit.sh", "--stage", "5", "--stop_stage", "5", *SETS_OPTIONS,
                     "--systems", "cascade", *options], cwd=recipe_dir, env=env)
     assert res.returncode == 0, res.stderr
-    dumped = [d for args in recorded(calls, "merit.bin.dump_ssl")
-              for d in values(args, "--out_dir")]
+    dumped = [d for args in recorded_calls(calls, "merit.bin.dump_ssl")
+              for d in option_values(args, "--out_dir")]
     enhanced = [f"exp/se_only_fbank_seed1/decode_{s}/feats" for s in TEST_SETS]
     assert dumped == (enhanced * 2 if dump_test_sets else [])  # the job, then the merge
-    classifier = [args for args in recorded(calls, "merit.bin.merit_inference")
-                  if "exp/ser_only_clean_fbank_seed1" in values(args, "--model_dir")]
-    assert classifier and all(values(args, "--feats_dir") == (enhanced if dump_test_sets else [])
+    classifier = [args for args in recorded_calls(calls, "merit.bin.merit_inference")
+                  if "exp/ser_only_clean_fbank_seed1" in option_values(args, "--model_dir")]
+    expected_feats = enhanced if dump_test_sets else []
+    assert classifier and all(option_values(args, "--feats_dir") == expected_feats
                               for args in classifier)
     # what is dumped is checked against the free space first
     steps = [args[1:] for args in map(shlex.split, calls.read_text().splitlines())]
@@ -202,7 +166,7 @@ def test_a_cascades_enhanced_test_sets_are_dumped_only_when_asked(recipe, run_to
         return
     assert len(checks) == 1
     check = steps[checks[0]]
-    assert values(check, "--target") == ["exp/se_only_fbank_seed1"]
+    assert option_values(check, "--target") == ["exp/se_only_fbank_seed1"]
     assert [a for a in check if a.endswith("/feats")] == enhanced
     first_dump = min(i for i, args in enumerate(steps) if args[0] == "merit.bin.dump_ssl")
     assert checks[0] < first_dump
