@@ -113,12 +113,16 @@ def test_stage6_scores_again_sets_scored_before_the_oracles(recipe, run_tool):
     recipe_dir, env, calls = recipe
     decoded(recipe_dir, EXP, score_done="settings model\n")
     command = ["./merit.sh", "--stage", "6", "--stop_stage", "6", *SETS_OPTIONS]
+    logs = []
     for _ in range(2):
         res = run_tool(command, cwd=recipe_dir, env=env)
         assert res.returncode == 0, res.stderr
+        logs.append(res.stderr)
     (args,) = recorded_calls(calls, "merit.bin.score")  # first run only
     assert len(option_values(args, "--decode_dir")) == len(NOISY_TEST_SETS)
-    assert "every set already scored, skipped" in res.stderr
+    assert f"Scoring {EXP}/decode_test_snr0_seen again: changed since the last run: oracle_config" \
+        in logs[0]
+    assert "every set already scored, skipped" in logs[1]
 
 
 def test_stage6_scores_again_when_the_metric_set_changes(recipe, run_tool):
