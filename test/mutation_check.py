@@ -74,7 +74,7 @@ MUTATIONS = [
         ("test/test_loss_composition.py",)),
     Mutation(
         "se_mask_not_applied", "se_head", "merit/models/se_head.py",
-        (("enhanced_logmag=mask * noisy_logmag,", "enhanced_logmag=noisy_logmag,"),),
+        (("enhanced_logmag=self.apply_mask(mask, noisy_logmag),", "enhanced_logmag=noisy_logmag,"),),
         ("test/test_heads.py",)),
     Mutation(
         "decode_enhanced_is_noisy", "decoding", "merit/tasks/task_specs.py",
